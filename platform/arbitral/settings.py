@@ -1,0 +1,424 @@
+"""The one settings object, built from the environment once.
+
+Nothing in the package reads the environment at import time: the CLI (or a
+test) calls :meth:`Settings.from_env` once and passes the frozen result to
+``create_app`` and to the worker. Every problem is reported as a
+:class:`ConfigError` that names the variable and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+PREFIX = "ARBITRAL_"
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or points at something unusable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for logs and messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    """Where the relational database is and how to talk to it."""
+
+    variable: str
+    url: str
+    dialect: Literal["sqlite", "postgres"]
+    sqlite_path: Path | None = None
+    dsn: str | None = None
+    pool_min: int = 1
+    pool_max: int = 10
+
+    @property
+    def display(self) -> str:
+        return redact_url(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """Which object store holds contracts, evidence and documents."""
+
+    variable: str
+    url: str
+    kind: Literal["file", "s3"]
+    root: Path | None = None
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    key_prefix: str = ""
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    part_size: int = 8 * 1024 * 1024
+
+    @property
+    def display(self) -> str:
+        return redact_url(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Which message broker carries Dramatiq jobs."""
+
+    variable: str
+    url: str
+    kind: Literal["inprocess", "redis", "amqp"]
+    namespace: str = "arbitral"
+    heartbeat_timeout_ms: int = 60_000
+    maintenance_chance: int = 1_000
+
+    @property
+    def display(self) -> str:
+        return redact_url(self.url)
+
+    @property
+    def client_url(self) -> str:
+        """The URL for the broker client, without Arbitral's own query options."""
+        parts = urlsplit(self.url)
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _BROKER_OPTIONS]
+        return parts._replace(query=urlencode(query)).geturl()
+
+
+_BROKER_OPTIONS = {"namespace", "heartbeat_timeout_ms", "maintenance_chance"}
+
+LogFormat = Literal["json", "console"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the platform needs to know about its environment."""
+
+    data_dir: Path
+    database: DatabaseConfig
+    migration_database: DatabaseConfig
+    storage: StorageConfig
+    broker: BrokerConfig
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    log_format: LogFormat = "console"
+    secret_key: str | None = field(default=None, repr=False)
+    worker_threads: int = 4
+    relay_interval_s: float = 2.0
+
+    @property
+    def embedded(self) -> bool:
+        """True when every backend is the embedded default."""
+        return (
+            self.database.dialect == "sqlite"
+            and self.storage.kind == "file"
+            and self.broker.kind == "inprocess"
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build the settings from ``environ`` (``os.environ`` when omitted)."""
+        env = dict(os.environ if environ is None else environ)
+        _reject_unknown(env)
+
+        data_dir = Path(env.get(f"{PREFIX}DATA_DIR") or "var").expanduser().resolve()
+        db_var = f"{PREFIX}DATABASE_URL"
+        default_db = f"sqlite:///{data_dir / 'arbitral.sqlite3'}"
+        database = parse_database_url(db_var, env.get(db_var) or default_db)
+        mig_var = f"{PREFIX}MIGRATION_DATABASE_URL"
+        migration_database = (
+            parse_database_url(mig_var, env[mig_var]) if env.get(mig_var) else database
+        )
+        if migration_database.dialect != database.dialect:
+            raise ConfigError(
+                mig_var,
+                f"is {migration_database.dialect} but {db_var} is {database.dialect}; "
+                "both must name the same database",
+            )
+        st_var = f"{PREFIX}STORAGE_URL"
+        storage = parse_storage_url(st_var, env.get(st_var) or f"file://{data_dir / 'objects'}")
+        br_var = f"{PREFIX}BROKER_URL"
+        broker = parse_broker_url(br_var, env.get(br_var) or "inprocess://")
+
+        host = env.get(f"{PREFIX}HTTP_HOST") or "127.0.0.1"
+        port = _int(env, f"{PREFIX}HTTP_PORT", 8000, minimum=1, maximum=65535)
+        public_url = env.get(f"{PREFIX}PUBLIC_URL") or f"http://{host}:{port}"
+        if urlsplit(public_url).scheme not in {"http", "https"}:
+            raise ConfigError(f"{PREFIX}PUBLIC_URL", f"must be an http(s) URL, got {public_url!r}")
+
+        level = (env.get(f"{PREFIX}LOG_LEVEL") or "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError(
+                f"{PREFIX}LOG_LEVEL",
+                f"unknown level {level!r} (expected DEBUG, INFO, WARNING, ERROR or CRITICAL)",
+            )
+        fmt = env.get(f"{PREFIX}LOG_FORMAT") or "console"
+        if fmt not in {"json", "console"}:
+            raise ConfigError(f"{PREFIX}LOG_FORMAT", f"unknown format {fmt!r} (json or console)")
+
+        secret = env.get(f"{PREFIX}SECRET_KEY") or None
+        if secret is not None and len(secret) < 32:
+            raise ConfigError(f"{PREFIX}SECRET_KEY", "must be at least 32 characters long")
+
+        return cls(
+            data_dir=data_dir,
+            database=database,
+            migration_database=migration_database,
+            storage=storage,
+            broker=broker,
+            http_host=host,
+            http_port=port,
+            public_url=public_url.rstrip("/"),
+            log_level=level,
+            log_format=fmt,  # type: ignore[arg-type]
+            secret_key=secret,
+            worker_threads=_int(env, f"{PREFIX}WORKER_THREADS", 4, minimum=1, maximum=256),
+            relay_interval_s=_float(env, f"{PREFIX}RELAY_INTERVAL", 2.0, minimum=0.05),
+        )
+
+
+KNOWN_VARIABLES = frozenset(
+    f"{PREFIX}{name}"
+    for name in (
+        "DATA_DIR",
+        "DATABASE_URL",
+        "MIGRATION_DATABASE_URL",
+        "STORAGE_URL",
+        "BROKER_URL",
+        "HTTP_HOST",
+        "HTTP_PORT",
+        "PUBLIC_URL",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "SECRET_KEY",
+        "WORKER_THREADS",
+        "RELAY_INTERVAL",
+    )
+)
+
+# Variables read by tools around the product (test suite, benchmarks), not by it.
+_TOOLING_VARIABLES = frozenset({f"{PREFIX}TEST_S3_URL", f"{PREFIX}TEST_POSTGRES_URL"})
+
+
+def _reject_unknown(env: Mapping[str, str]) -> None:
+    for name in sorted(env):
+        if not name.startswith(PREFIX) or name in KNOWN_VARIABLES or name in _TOOLING_VARIABLES:
+            continue
+        close = difflib.get_close_matches(name, sorted(KNOWN_VARIABLES), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(name, f"unknown setting{hint}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(name, f"must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _query(variable: str, raw: str, allowed: set[str]) -> dict[str, str]:
+    pairs = parse_qsl(raw, keep_blank_values=True)
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in allowed:
+            expected = ", ".join(sorted(allowed)) or "none"
+            raise ConfigError(variable, f"unknown option {key!r} (expected: {expected})")
+        out[key] = value
+    return out
+
+
+def _int_option(variable: str, options: Mapping[str, str], key: str, default: int) -> int:
+    if key not in options:
+        return default
+    try:
+        value = int(options[key])
+    except ValueError:
+        raise ConfigError(variable, f"option {key} must be an integer") from None
+    if value < 0:
+        raise ConfigError(variable, f"option {key} must not be negative")
+    return value
+
+
+def parse_database_url(variable: str, url: str) -> DatabaseConfig:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        if parts.netloc:
+            raise ConfigError(
+                variable,
+                "a SQLite URL has no host: write sqlite:///absolute/path.sqlite3 "
+                "or sqlite:relative/path.sqlite3",
+            )
+        if not parts.path or parts.path.endswith("/"):
+            raise ConfigError(variable, "a SQLite URL needs a file path")
+        _query(variable, parts.query, set())
+        return DatabaseConfig(
+            variable=variable,
+            url=url,
+            dialect="sqlite",
+            sqlite_path=Path(unquote(parts.path)).expanduser().resolve(),
+        )
+    if scheme in {"postgresql", "postgres"}:
+        if not parts.hostname:
+            raise ConfigError(variable, "a PostgreSQL URL needs a host")
+        dbname = parts.path.lstrip("/")
+        if not dbname:
+            raise ConfigError(variable, "a PostgreSQL URL needs a database name after the host")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ConfigError(variable, "the port is not a number") from None
+        options = parse_qsl(parts.query, keep_blank_values=True)
+        ours = {k: v for k, v in options if k in {"pool_min", "pool_max"}}
+        pool_min = _int_option(variable, ours, "pool_min", 1)
+        pool_max = _int_option(variable, ours, "pool_max", 10)
+        if pool_max < 1 or pool_min > pool_max:
+            raise ConfigError(variable, "pool_min must be <= pool_max and pool_max >= 1")
+        passthrough = [(k, v) for k, v in options if k not in ours]
+        dsn = parts._replace(scheme="postgresql", query=urlencode(passthrough)).geturl()
+        return DatabaseConfig(
+            variable=variable,
+            url=url,
+            dialect="postgres",
+            dsn=dsn,
+            pool_min=pool_min,
+            pool_max=pool_max,
+        )
+    raise ConfigError(
+        variable,
+        f"unknown URL scheme {parts.scheme + ':' if parts.scheme else '(none)'} "
+        "(expected sqlite: or postgresql:)",
+    )
+
+
+def parse_storage_url(variable: str, url: str) -> StorageConfig:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in {"", "localhost"}:
+            raise ConfigError(
+                variable, "a file URL names a local directory: file:///absolute/path"
+            )
+        if not parts.path:
+            raise ConfigError(variable, "a file URL needs a directory path")
+        _query(variable, parts.query, set())
+        return StorageConfig(
+            variable=variable,
+            url=url,
+            kind="file",
+            root=Path(unquote(parts.path)).expanduser().resolve(),
+        )
+    if scheme == "s3":
+        bucket = parts.hostname
+        if not bucket:
+            raise ConfigError(variable, "an S3 URL names the bucket: s3://bucket?region=...")
+        options = _query(
+            variable,
+            parts.query,
+            {"endpoint_url", "region", "prefix", "addressing_style", "part_size_mb"},
+        )
+        endpoint = options.get("endpoint_url") or None
+        if endpoint is not None and urlsplit(endpoint).scheme not in {"http", "https"}:
+            raise ConfigError(variable, f"endpoint_url must be an http(s) URL, got {endpoint!r}")
+        style = options.get("addressing_style", "auto")
+        if style not in {"auto", "path", "virtual"}:
+            raise ConfigError(variable, "addressing_style must be auto, path or virtual")
+        part_mb = _int_option(variable, options, "part_size_mb", 8)
+        if not 5 <= part_mb <= 5 * 1024:
+            raise ConfigError(variable, "part_size_mb must be between 5 and 5120 (S3 limits)")
+        prefix = options.get("prefix", "").strip("/")
+        return StorageConfig(
+            variable=variable,
+            url=url,
+            kind="s3",
+            bucket=bucket,
+            endpoint_url=endpoint,
+            region=options.get("region") or None,
+            key_prefix=f"{prefix}/" if prefix else "",
+            access_key_id=unquote(parts.username) if parts.username else None,
+            secret_access_key=unquote(parts.password) if parts.password else None,
+            addressing_style=style,  # type: ignore[arg-type]
+            part_size=part_mb * 1024 * 1024,
+        )
+    raise ConfigError(
+        variable,
+        f"unknown URL scheme {parts.scheme + ':' if parts.scheme else '(none)'} "
+        "(expected file: or s3:)",
+    )
+
+
+def parse_broker_url(variable: str, url: str) -> BrokerConfig:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    options = {k: v for k, v in parse_qsl(parts.query) if k in _BROKER_OPTIONS}
+    namespace = options.get("namespace", "arbitral")
+    if not namespace.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(variable, "namespace may hold letters, digits, '-' and '_' only")
+    common = {
+        "variable": variable,
+        "url": url,
+        "namespace": namespace,
+        "heartbeat_timeout_ms": _int_option(variable, options, "heartbeat_timeout_ms", 60_000),
+        "maintenance_chance": _int_option(variable, options, "maintenance_chance", 1_000),
+    }
+    if scheme in {"inprocess", "memory"}:
+        return BrokerConfig(kind="inprocess", **common)  # type: ignore[arg-type]
+    if scheme in {"redis", "rediss"}:
+        if not parts.hostname:
+            raise ConfigError(variable, "a Redis URL needs a host: redis://127.0.0.1:6379/0")
+        return BrokerConfig(kind="redis", **common)  # type: ignore[arg-type]
+    if scheme in {"amqp", "amqps"}:
+        if not parts.hostname:
+            raise ConfigError(variable, "an AMQP URL needs a host: amqp://guest:guest@host:5672/")
+        return BrokerConfig(kind="amqp", **common)  # type: ignore[arg-type]
+    raise ConfigError(
+        variable,
+        f"unknown URL scheme {parts.scheme + ':' if parts.scheme else '(none)'} "
+        "(expected inprocess:, redis: or amqp:)",
+    )
+
+
+def file_url(path: Path) -> str:
+    """A ``file://`` URL for a local directory."""
+    return "file://" + quote(str(path))
