@@ -1,0 +1,5 @@
+"""``python -m arbitral``."""
+
+from arbitral.cli import main
+
+main()

@@ -1,0 +1,91 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar
+from litestar.middleware import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+
+from arbitral import __version__
+from arbitral.db.migrate import migration_state
+from arbitral.health.controllers import HealthController
+from arbitral.jobs.worker import InProcessWorker
+from arbitral.logs import configure_logging
+from arbitral.runtime import Runtime, build_runtime
+from arbitral.settings import ConfigError, Settings
+from arbitral.storage.controllers import storage_routes
+from arbitral.web import EXCEPTION_HANDLERS, RequestContextMiddleware
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    job_modules: tuple[str, ...] = (),
+) -> Litestar:
+    """Build the web application for ``settings``.
+
+    Nothing connects until the app starts: the lifespan opens the runtime on
+    the server's event loop, refuses to start on pending migrations, starts
+    the outbox relay and, with the in-process broker, the worker threads.
+    """
+    configure_logging(settings.log_level, settings.log_format)
+    rt = runtime or build_runtime(settings, job_modules=job_modules)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await rt.open()
+        try:
+            state = await migration_state(rt.db)
+            if state.pending:
+                raise ConfigError(
+                    settings.database.variable,
+                    f"{len(state.pending)} migration(s) pending; run 'arbitral migrate' first",
+                )
+            worker: InProcessWorker | None = None
+            if settings.broker.kind == "inprocess":
+                # The in-memory queue died with the last process; the outbox remembers.
+                await rt.relay.recover_unfinished()
+                worker = InProcessWorker(rt.broker, threads=settings.worker_threads)
+                await worker.start()
+            app.state.inprocess_worker = worker
+            rt.relay.start()
+            log.info(
+                "app.started",
+                database=settings.database.display,
+                storage=settings.storage.display,
+                broker=settings.broker.display,
+            )
+            try:
+                yield
+            finally:
+                await rt.relay.stop()
+                if worker is not None:
+                    await worker.stop()
+        finally:
+            await rt.close()
+
+    app = Litestar(
+        route_handlers=[HealthController, *storage_routes()],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[DefineMiddleware(RequestContextMiddleware)],
+        openapi_config=OpenAPIConfig(
+            title="Arbitral API",
+            version=__version__,
+            description="Online arbitration platform: filing, custody, hearings, awards.",
+            path="/schema",
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.runtime = rt
+    app.state.object_store = rt.store
+    app.state.inprocess_worker = None
+    return app

@@ -1,0 +1,341 @@
+"""The ``arbitral`` command (also ``python -m arbitral``)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from arbitral import __version__
+from arbitral.settings import ConfigError, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CONFIG = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def reports_config_errors(fn: F) -> F:
+    """Turn a :class:`ConfigError` into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load_settings() -> Settings:
+    return Settings.from_env()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="arbitral")
+def main() -> None:
+    """Arbitral: the online arbitration platform.
+
+    Configuration comes from ARBITRAL_* environment variables (see the README).
+    With none set, everything runs embedded: SQLite and local object storage
+    under ./var, and jobs in-process.
+    """
+
+
+# -- serving -------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on (default: ARBITRAL_HTTP_HOST or 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: ARBITRAL_HTTP_PORT or 8000).")
+@reports_config_errors
+def demo(host: str | None, port: int | None) -> None:
+    """Run the demo: migrate, load the example data and serve with an in-process worker.
+
+    Uses the embedded default unless ARBITRAL_* variables say otherwise. Data
+    persists under ARBITRAL_DATA_DIR (./var), so a second run reuses it.
+    Stop with Ctrl-C.
+    """
+    settings = _with_address(load_settings(), host, port)
+    _check_port_free(settings)
+    applied = asyncio.run(_migrate(settings))
+    if applied:
+        click.echo(f"Applied {len(applied)} migration(s) to {settings.database.display}")
+    _serve(settings, banner=True)
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on (default: ARBITRAL_HTTP_HOST or 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: ARBITRAL_HTTP_PORT or 8000).")
+@reports_config_errors
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the web app and API (with in-process jobs when the broker is in-process).
+
+    Refuses to start when a backend is unusable or migrations are pending.
+    """
+    settings = _with_address(load_settings(), host, port)
+    _check_port_free(settings)
+    results = asyncio.run(_preflight(settings))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        _fail(failed[0].detail)
+    _serve(settings, banner=False)
+
+
+def _with_address(settings: Settings, host: str | None, port: int | None) -> Settings:
+    changes: dict[str, Any] = {}
+    if host:
+        changes["http_host"] = host
+    if port:
+        if not 1 <= port <= 65535:
+            raise ConfigError("--port", "must be between 1 and 65535")
+        changes["http_port"] = port
+    if changes and settings.public_url == f"http://{settings.http_host}:{settings.http_port}":
+        changes["public_url"] = (
+            f"http://{changes.get('http_host', settings.http_host)}:"
+            f"{changes.get('http_port', settings.http_port)}"
+        )
+    return settings.with_overrides(**changes) if changes else settings
+
+
+def _check_port_free(settings: Settings) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.http_host, settings.http_port))
+        except OSError as exc:
+            reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc}"
+            raise ConfigError(
+                "ARBITRAL_HTTP_PORT",
+                f"{settings.http_host}:{settings.http_port} {reason}",
+            ) from None
+
+
+def _serve(settings: Settings, *, banner: bool) -> None:
+    import uvicorn
+
+    from arbitral.app import create_app
+
+    app = create_app(settings)
+    if banner:
+        url = settings.public_url
+        click.echo(
+            "\n".join(
+                [
+                    "",
+                    f"  Arbitral {__version__} demo",
+                    f"  URL:       {url}/",
+                    f"  API docs:  {url}/schema  (OpenAPI: {url}/schema/openapi.json)",
+                    f"  Health:    {url}/health/ready",
+                    f"  Data:      {settings.data_dir}",
+                    "  Log in:    no accounts exist yet; the API is open only for",
+                    "             health checks until tenancy and logins arrive.",
+                    "  Stop:      Ctrl-C",
+                    "",
+                ]
+            )
+        )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+        )
+    )
+    server.run()
+    if not server.started:
+        _fail("the web server did not start; see the log above")
+
+
+# -- jobs ----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--threads", type=click.IntRange(1, 256), help="Worker threads (default: 4).")
+@click.option("--queue", "queues", multiple=True, help="Consume only this queue (repeatable).")
+@click.option(
+    "--module",
+    "modules",
+    multiple=True,
+    help="Also import this module's jobs (plugins; repeatable).",
+)
+@reports_config_errors
+def worker(threads: int | None, queues: tuple[str, ...], modules: tuple[str, ...]) -> None:
+    """Run a Dramatiq worker process against the Redis or RabbitMQ broker.
+
+    Run as many as the load needs, on as many machines; stop with SIGTERM
+    (jobs in progress finish, unstarted ones go back to the broker).
+    """
+    from arbitral.jobs.worker import run_worker_process
+    from arbitral.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    run_worker_process(
+        settings, job_modules=modules, threads=threads, queues=set(queues) or None
+    )
+
+
+# -- database ------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--check", "check_only", is_flag=True, help="Only report; exit 1 if any are pending.")
+@reports_config_errors
+def migrate(check_only: bool) -> None:
+    """Apply pending database migrations (as ARBITRAL_MIGRATION_DATABASE_URL's role)."""
+    settings = load_settings()
+    if check_only:
+        pending = asyncio.run(_pending(settings))
+        if pending:
+            click.echo(f"{len(pending)} migration(s) pending: {', '.join(pending)}")
+            sys.exit(1)
+        click.echo("no migrations pending")
+        return
+    applied = asyncio.run(_migrate(settings))
+    if applied:
+        for migration_id in applied:
+            click.echo(f"applied {migration_id}")
+    else:
+        click.echo("no migrations pending")
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    from arbitral.db.engine import Database
+    from arbitral.db.migrate import migrate as run_migrations
+
+    db = Database(settings.migration_database)
+    await db.open()
+    try:
+        return await run_migrations(db)
+    finally:
+        await db.close()
+
+
+async def _pending(settings: Settings) -> list[str]:
+    from arbitral.db.engine import Database
+    from arbitral.db.migrate import migration_state
+
+    db = Database(settings.migration_database)
+    await db.open()
+    try:
+        return (await migration_state(db)).pending
+    finally:
+        await db.close()
+
+
+@main.group()
+def db() -> None:
+    """Database administration."""
+
+
+@db.command("provision")
+@click.option(
+    "--superuser-url",
+    required=True,
+    help="A superuser connection, e.g. postgresql://postgres@127.0.0.1:5432/postgres.",
+)
+@click.option("--database", default="arbitral", show_default=True)
+@click.option("--owner", default="arbitral_owner", show_default=True, help="Owner role.")
+@click.option("--app-role", default="arbitral_app", show_default=True, help="Application role.")
+@click.option("--owner-password", envvar="PGOWNER_PASSWORD", help="Or $PGOWNER_PASSWORD.")
+@click.option("--app-password", envvar="PGAPP_PASSWORD", help="Or $PGAPP_PASSWORD.")
+def db_provision(
+    superuser_url: str,
+    database: str,
+    owner: str,
+    app_role: str,
+    owner_password: str | None,
+    app_password: str | None,
+) -> None:
+    """Create the PostgreSQL database with an owner role and a non-owner application role.
+
+    Safe to run again. Prints the two URLs to set as ARBITRAL_MIGRATION_DATABASE_URL
+    (owner) and ARBITRAL_DATABASE_URL (application).
+    """
+    from arbitral.db.provision import provision_postgres
+
+    try:
+        result = asyncio.run(
+            provision_postgres(
+                superuser_url,
+                database=database,
+                owner=owner,
+                app_role=app_role,
+                owner_password=owner_password,
+                app_password=app_password,
+            )
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    except (OSError, Exception) as exc:  # asyncpg errors carry the server's message
+        _fail(f"--superuser-url: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}")
+    if result.created_roles:
+        click.echo(f"created roles: {', '.join(result.created_roles)}")
+    click.echo(f"{'created' if result.created_database else 'kept'} database {database}")
+    click.echo(f"ARBITRAL_MIGRATION_DATABASE_URL={result.owner_url}")
+    click.echo(f"ARBITRAL_DATABASE_URL={result.app_url}")
+
+
+# -- operations ----------------------------------------------------------------
+
+
+@main.command()
+@reports_config_errors
+def check() -> None:
+    """Connect to the database, object store and broker; print one line for each.
+
+    Exits 2 if any of them fails.
+    """
+    settings = load_settings()
+    results = asyncio.run(_preflight(settings))
+    for result in results:
+        click.echo(result.line())
+    if not all(r.ok for r in results):
+        sys.exit(EXIT_CONFIG)
+
+
+async def _preflight(settings: Settings) -> list[Any]:
+    from arbitral.health.services import check_all
+    from arbitral.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        return await check_all(runtime)
+    finally:
+        await runtime.close()
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks: each prints its figures beside a baseline measured in the same run."""
+
+
+def _register_benchmarks() -> None:
+    from arbitral.bench import storage
+
+    bench.add_command(storage.command)
+
+
+_register_benchmarks()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,158 @@
+"""The unit of work: one database transaction per action.
+
+Every action of the platform runs inside exactly one :class:`UnitOfWork`. It
+
+* opens the transaction (``BEGIN IMMEDIATE`` on SQLite so that a writer never
+  has to upgrade its lock; a pooled connection on PostgreSQL),
+* sets the tenant of the transaction first thing on PostgreSQL
+  (``set_config('app.tenant_id', …, true)``) for row-level security,
+* collects the jobs the action causes as outbox rows in the same transaction,
+* and runs after-commit hooks (publishing the outbox) only once the commit
+  has succeeded. A failed commit rolls back and releases the connection.
+
+Units of work nest: an inner one joins the outer transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import TransactionType
+from piccolo.querystring import QueryString
+
+if TYPE_CHECKING:
+    from arbitral.db.engine import Database
+
+_current: ContextVar[UnitOfWork | None] = ContextVar("arbitral_uow", default=None)
+
+
+class UnitOfWork:
+    def __init__(self, database: Database, *, tenant_id: UUID | None = None) -> None:
+        self.database = database
+        self.tenant_id = tenant_id
+        self.enqueued: list[UUID] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self._tx: Any = None
+        self._outer: UnitOfWork | None = None
+        self._token: Token[UnitOfWork | None] | None = None
+
+    @staticmethod
+    def current() -> UnitOfWork | None:
+        """The unit of work of the running task, if any."""
+        return _current.get()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database.is_postgres
+
+    async def __aenter__(self) -> UnitOfWork:
+        outer = _current.get()
+        if outer is not None:
+            if outer.tenant_id != self.tenant_id:
+                raise RuntimeError("a nested unit of work must keep the tenant of the outer one")
+            self._outer = outer
+            return outer
+        engine = self.database.engine
+        if isinstance(engine, PostgresEngine):
+            tx = engine.transaction()
+        else:
+            tx = engine.transaction(transaction_type=TransactionType.immediate)
+        await tx.__aenter__()
+        self._tx = tx
+        self._token = _current.set(self)
+        try:
+            if isinstance(engine, PostgresEngine):
+                await tx.connection.execute(
+                    "SELECT set_config('app.tenant_id', $1, true)",
+                    "" if self.tenant_id is None else str(self.tenant_id),
+                )
+        except BaseException as exc:
+            await self._finish(exc)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._outer is not None:
+            return
+        await self._finish(exc)
+        if exc is None:
+            for hook in self._after_commit:
+                hook()
+            self.database.notify_committed(self)
+
+    async def _finish(self, exc: BaseException | None) -> None:
+        tx = self._tx
+        try:
+            if exc is None:
+                try:
+                    await tx.commit()
+                except BaseException as commit_error:
+                    await self._abandon(tx, commit_error)
+                    raise
+                await tx.__aexit__(None, None, None)
+            else:
+                await self._abandon(tx, exc)
+        finally:
+            if self._token is not None:
+                _current.reset(self._token)
+                self._token = None
+
+    @staticmethod
+    async def _abandon(tx: Any, exc: BaseException) -> None:
+        """Roll back (if the connection still can) and always release the connection."""
+        if not tx._rolled_back:
+            with contextlib.suppress(Exception):
+                await tx.rollback()
+            tx._rolled_back = True
+        await tx.__aexit__(type(exc), exc, None)
+
+    # -- inside the transaction ------------------------------------------------
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once the outermost transaction has committed."""
+        (self._outer or self)._after_commit.append(hook)
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """A raw query in this transaction; ``{}`` marks each argument."""
+        rows = await self.database.engine.run_querystring(QueryString(sql, *args))
+        return [dict(row) for row in rows or []]
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self.fetch(sql, *args)
+
+    @property
+    def connection(self) -> Any:
+        """The driver connection (asyncpg or aiosqlite) of this transaction."""
+        return (self._outer or self)._tx.connection
+
+    async def enqueue(
+        self,
+        job: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        tenant_id: UUID | None = None,
+        delay_ms: int = 0,
+    ) -> UUID:
+        """Write a job to the outbox; it is published only after commit."""
+        from arbitral.jobs.outbox import add_to_outbox
+
+        owner = self._outer or self
+        message_id = await add_to_outbox(
+            job,
+            dict(payload or {}),
+            tenant_id=tenant_id if tenant_id is not None else owner.tenant_id,
+            delay_ms=delay_ms,
+        )
+        owner.enqueued.append(message_id)
+        return message_id

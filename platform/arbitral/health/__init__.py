@@ -1,0 +1,1 @@
+"""Liveness and readiness of the platform's processes and backends."""

@@ -1,0 +1,1 @@
+"""Background jobs: Dramatiq actors fed by a transactional outbox."""

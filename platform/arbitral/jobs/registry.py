@@ -1,0 +1,112 @@
+"""The registry of jobs, independent of any broker.
+
+A job is an async function ``fn(ctx, **payload)`` registered with :func:`job`.
+Registering binds nothing: the broker built from the settings declares one
+Dramatiq actor per registered job (:func:`arbitral.jobs.broker.build_broker`),
+so importing a context's ``actors.py`` never connects anywhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from arbitral.db.uow import UnitOfWork
+    from arbitral.runtime import Runtime
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+# The modules whose import registers the platform's jobs, one per context.
+JOB_MODULES: list[str] = []
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a running job gets besides its payload."""
+
+    runtime: Runtime
+    uow: UnitOfWork
+    job_id: UUID
+    tenant_id: UUID | None
+    attempt: int
+
+
+JobFn = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    name: str
+    fn: JobFn
+    queue: str
+    max_retries: int
+    time_limit_ms: int
+    min_backoff_ms: int
+    max_backoff_ms: int
+
+
+_registry: dict[str, JobSpec] = {}
+
+
+def job(
+    name: str,
+    *,
+    queue: str = "default",
+    max_retries: int = 20,
+    time_limit_ms: int = 10 * 60 * 1000,
+    min_backoff_ms: int = 1_000,
+    max_backoff_ms: int = 5 * 60 * 1000,
+) -> Callable[[JobFn], JobFn]:
+    """Register ``fn`` as the job ``name`` (``context.verb``, e.g. ``awards.render``).
+
+    The function runs inside a unit of work (``ctx.uow``) that also records
+    the job as done, so its database effects happen exactly once however often
+    the broker delivers it. Effects outside the database must be idempotent
+    on ``ctx.job_id``.
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"job name {name!r} must look like 'context.verb'")
+
+    def register(fn: JobFn) -> JobFn:
+        existing = _registry.get(name)
+        if existing is not None and existing.fn is not fn:
+            raise ValueError(f"job {name!r} is already registered by {existing.fn.__module__}")
+        _registry[name] = JobSpec(
+            name=name,
+            fn=fn,
+            queue=queue,
+            max_retries=max_retries,
+            time_limit_ms=time_limit_ms,
+            min_backoff_ms=min_backoff_ms,
+            max_backoff_ms=max_backoff_ms,
+        )
+        return fn
+
+    return register
+
+
+def load_jobs(extra_modules: list[str] | tuple[str, ...] = ()) -> dict[str, JobSpec]:
+    """Import the platform's job modules (and ``extra_modules``); return the registry."""
+    for module in [*JOB_MODULES, *extra_modules]:
+        importlib.import_module(module)
+    return dict(_registry)
+
+
+def get_job(name: str) -> JobSpec:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise LookupError(f"no job named {name!r} is registered") from None
+
+
+def registered_jobs() -> dict[str, JobSpec]:
+    return dict(_registry)
+
+
+def describe(spec: JobSpec) -> dict[str, Any]:
+    return {"name": spec.name, "queue": spec.queue, "max_retries": spec.max_retries}

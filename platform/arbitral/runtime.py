@@ -1,0 +1,91 @@
+"""The process runtime: the backends built from the settings, opened and closed together.
+
+``build_runtime`` makes the objects without connecting anywhere; ``open``
+connects (on the event loop that will use them: the pool belongs to it) and
+installs the runtime for jobs; ``close`` releases everything. The web app, the
+worker and the CLI all go through here, so the same code paths run on the
+embedded default and in production.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio.to_thread
+from dramatiq import Broker
+
+from arbitral.db.engine import Database
+from arbitral.jobs.broker import build_broker, set_job_runtime
+from arbitral.jobs.outbox import Relay
+from arbitral.jobs.registry import load_jobs
+from arbitral.settings import ConfigError, Settings
+from arbitral.storage.factory import build_object_store
+from arbitral.storage.interfaces import ObjectStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    store: ObjectStore
+    broker: Broker
+    relay: Relay
+    secret_key: bytes = field(repr=False)
+
+    async def open(self) -> None:
+        """Connect the database (pool on the running loop) and install the runtime for jobs."""
+        await self.db.open()
+        set_job_runtime(self)
+
+    async def close(self) -> None:
+        await self.relay.stop()
+        await self.db.close()
+        await self.store.close()
+        await anyio.to_thread.run_sync(self.broker.close)
+        set_job_runtime(None)
+
+
+def build_runtime(settings: Settings, *, job_modules: tuple[str, ...] = ()) -> Runtime:
+    """Build every backend from ``settings`` (no I/O beyond reading the secret key)."""
+    load_jobs(job_modules)
+    secret_key = resolve_secret_key(settings)
+    db = Database(settings.database)
+    store = build_object_store(
+        settings.storage, public_url=settings.public_url, secret_key=secret_key
+    )
+    broker = build_broker(settings.broker)
+    relay = Relay(db, broker, interval_s=settings.relay_interval_s)
+    return Runtime(
+        settings=settings, db=db, store=store, broker=broker, relay=relay, secret_key=secret_key
+    )
+
+
+def resolve_secret_key(settings: Settings) -> bytes:
+    """``ARBITRAL_SECRET_KEY``, or a random key kept in the data directory.
+
+    The generated key suits one machine; several web processes on several
+    machines must share ``ARBITRAL_SECRET_KEY``.
+    """
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = Path(settings.data_dir) / "secret_key"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigError("ARBITRAL_DATA_DIR", f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError("ARBITRAL_DATA_DIR", f"cannot write {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key

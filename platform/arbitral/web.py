@@ -1,0 +1,224 @@
+"""HTTP plumbing shared by every route: request ids, access logs, problem details."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+from uuid import uuid4
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from arbitral.errors import (
+    PROBLEM_CONTENT_TYPE,
+    FieldProblem,
+    Problem,
+    ProblemError,
+    problem_type,
+)
+
+log = structlog.get_logger("arbitral.http")
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+_STATUS_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("validation-failed", "The request is not valid"),
+    429: ("too-many-requests", "Too many requests"),
+    500: ("internal-error", "Internal error"),
+    503: ("service-unavailable", "Service unavailable"),
+}
+
+
+def current_request_id() -> str | None:
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return value if isinstance(value, str) else None
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (kept from ``X-Request-ID`` when well-formed), binds it
+    to every log record of the request, echoes it in the response and logs one
+    access line with status and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, REQUEST_ID_HEADER)
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid4().hex
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+            await send(message)
+
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "http.request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            structlog.contextvars.reset_contextvars(**tokens)
+
+
+def _header(scope: Scope, name: str) -> str | None:
+    wanted = name.encode()
+    for key, value in scope.get("headers", []):
+        if key.lower() == wanted:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[bytes]:
+    body = msgspec.json.encode(_flatten(problem))
+    return Response(
+        content=body,
+        status_code=problem.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def _flatten(problem: Problem) -> dict[str, Any]:
+    """Extension members sit at the top level of the object (RFC 9457 §3.2)."""
+    data: dict[str, Any] = msgspec.to_builtins(problem)
+    extensions = data.pop("extensions", None) or {}
+    for key, value in extensions.items():
+        data.setdefault(key, value)
+    return data
+
+
+def handle_problem_error(request: Request[Any, Any, Any], exc: ProblemError) -> Response[bytes]:
+    return problem_response(
+        Problem(
+            type=exc.type_uri,
+            title=exc.title,
+            status=exc.status,
+            detail=exc.detail,
+            instance=request.url.path,
+            request_id=current_request_id(),
+            errors=exc.errors,
+            extensions=exc.extensions,
+        )
+    )
+
+
+def handle_validation_error(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[bytes]:
+    errors = [_field_problem(item) for item in _as_list(exc.extra)]
+    detail = exc.detail if exc.detail and not errors else _summary(errors)
+    return problem_response(
+        Problem(
+            type=problem_type("validation-failed"),
+            title="The request is not valid",
+            status=400,
+            detail=detail,
+            instance=request.url.path,
+            request_id=current_request_id(),
+            errors=errors or None,
+        )
+    )
+
+
+def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+    detail = exc.detail if exc.detail and exc.detail != title else None
+    if exc.status_code >= 500:
+        log.error("http.server_error", status=exc.status_code, detail=exc.detail)
+        detail = None
+    return problem_response(
+        Problem(
+            type=problem_type(slug),
+            title=title,
+            status=exc.status_code,
+            detail=detail,
+            instance=request.url.path,
+            request_id=current_request_id(),
+        ),
+        headers=exc.headers,
+    )
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("http.unhandled", error_type=type(exc).__name__)
+    return problem_response(
+        Problem(
+            type=problem_type("internal-error"),
+            title="Internal error",
+            status=500,
+            detail="The server could not complete the request; quote the request id "
+            "when you report it.",
+            instance=request.url.path,
+            request_id=current_request_id(),
+        )
+    )
+
+
+def _as_list(extra: Any) -> list[Any]:
+    if extra is None:
+        return []
+    if isinstance(extra, list):
+        return extra
+    return [extra]
+
+
+def _field_problem(item: Any) -> FieldProblem:
+    if not isinstance(item, dict):
+        return FieldProblem(field="$", rule="invalid", message=str(item))
+    message = str(item.get("message") or "invalid value")
+    key = item.get("key")
+    source = item.get("source")
+    field = str(key) if key else "$"
+    if source and source != "body":
+        field = f"{source}:{field}"
+    lowered = message.lower()
+    if "missing required" in lowered or "is required" in lowered:
+        rule = "required"
+    elif lowered.startswith("expected") or "expected `" in lowered:
+        rule = "type"
+    elif "json is malformed" in lowered or "malformed" in lowered:
+        rule = "syntax"
+    else:
+        rule = "invalid"
+    return FieldProblem(field=field, rule=rule, message=message)
+
+
+def _summary(errors: list[FieldProblem]) -> str:
+    if len(errors) == 1:
+        return f"{errors[0].field}: {errors[0].message}"
+    return f"{len(errors)} fields are not valid"
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    ProblemError: handle_problem_error,
+    ValidationException: handle_validation_error,
+    HTTPException: handle_http_error,
+    Exception: handle_unexpected,
+}

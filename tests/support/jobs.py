@@ -1,0 +1,38 @@
+"""Jobs used by the job tests (imported by the worker with ``--module tests.support.jobs``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from arbitral.jobs.registry import JobContext, job
+
+
+@job("testing.record_effect", max_retries=5, min_backoff_ms=10, max_backoff_ms=50)
+async def record_effect(ctx: JobContext, key: str, sleep_ms: int = 0) -> None:
+    """Count the attempt outside the transaction, then write the effect inside it."""
+    attempts_url = os.environ.get("TEST_ATTEMPTS_REDIS")
+    if attempts_url:
+        import redis.asyncio as aioredis
+
+        client: Any = aioredis.Redis.from_url(attempts_url)
+        try:
+            await client.incr(f"{os.environ['TEST_ATTEMPTS_KEY']}:{key}")
+        finally:
+            await client.aclose()
+    if sleep_ms:
+        await asyncio.sleep(sleep_ms / 1000)
+    await ctx.uow.execute("INSERT INTO test_effect (key) VALUES ({})", key)
+
+
+@job("testing.always_fails", max_retries=1, min_backoff_ms=10, max_backoff_ms=20)
+async def always_fails(ctx: JobContext, reason: str) -> None:
+    raise RuntimeError(reason)
+
+
+@job("testing.chain", max_retries=0)
+async def chain(ctx: JobContext, key: str) -> None:
+    """A job that causes another job through the outbox of its own transaction."""
+    await ctx.uow.execute("INSERT INTO test_effect (key) VALUES ({})", f"{key}:first")
+    await ctx.uow.enqueue("testing.record_effect", {"key": f"{key}:second"})

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+from uuid import uuid4
+
+import asyncpg
+import pytest
+from piccolo.apps.migrations.commands.new import AutoMigrationManager
+from piccolo.conf.apps import Finder
+
+from arbitral.db.engine import Database
+from arbitral.db.migrate import migrate, migration_state
+from arbitral.db.provision import drop_database, provision_postgres
+from arbitral.settings import ConfigError, parse_database_url
+from tests.conftest import PG_SUPERUSER_URL, TEST_APP_ROLE, PgDatabase, make_settings
+
+
+async def test_migrations_apply_once_on_each_backend(database: Database) -> None:
+    state = await migration_state(database)
+    assert state.pending == []
+    assert state.applied, "the schema has at least one migration"
+    assert await migrate(database) == []
+
+
+async def test_models_and_migrations_agree(tmp_path: Path) -> None:
+    """`piccolo migrations new --auto` would find nothing to write."""
+    db = Database(make_settings(tmp_path).database)
+    await db.open()
+    try:
+        statements = await AutoMigrationManager().get_alter_statements(
+            app_config=Finder().get_app_config("arbitral")
+        )
+        pending = [s for group in statements for s in group.statements]
+        assert pending == [], "tables changed without a migration:\n" + "\n".join(pending)
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres
+async def test_concurrent_migrations_apply_each_migration_once() -> None:
+    name = f"arbitral_test_{secrets.token_hex(4)}"
+    result = await provision_postgres(
+        PG_SUPERUSER_URL, database=name, owner="arbitral_test_owner", app_role=TEST_APP_ROLE
+    )
+    try:
+        config = parse_database_url("ARBITRAL_MIGRATION_DATABASE_URL", result.owner_url)
+        db = Database(config)
+        await db.open()
+        try:
+            # Two transactions on two pooled connections race; the advisory lock
+            # makes the second wait and then find nothing left to apply.
+            outcomes = await asyncio.gather(migrate(db), migrate(db))
+            applied = [i for outcome in outcomes for i in outcome]
+            assert sorted(applied) == (await migration_state(db)).applied
+            assert [] in outcomes
+        finally:
+            await db.close()
+    finally:
+        await drop_database(PG_SUPERUSER_URL, name)
+
+
+@pytest.mark.postgres
+async def test_app_role_owns_nothing_and_cannot_bypass_rls(pg: PgDatabase) -> None:
+    conn = await asyncpg.connect(pg.app_url)
+    try:
+        role = await conn.fetchrow(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles "
+            "WHERE rolname = current_user"
+        )
+        assert dict(role) == {
+            "rolsuper": False,
+            "rolbypassrls": False,
+            "rolcreaterole": False,
+            "rolcreatedb": False,
+        }
+        owned = await conn.fetchval(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE pg_get_userbyid(c.relowner) = current_user AND n.nspname = 'public'"
+        )
+        assert owned == 0
+        tables = await conn.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        )
+        assert tables >= 3
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("CREATE TABLE sneaky (id int)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DROP TABLE outbox_message")
+        # DML works: the application can do its job.
+        await conn.execute("SELECT count(*) FROM outbox_message")
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_provisioning_is_idempotent_and_refuses_the_superuser(pg: PgDatabase) -> None:
+    again = await provision_postgres(
+        PG_SUPERUSER_URL, database=pg.name, owner="arbitral_test_owner", app_role=TEST_APP_ROLE
+    )
+    assert not again.created_database
+    assert again.created_roles == []
+    with pytest.raises(ValueError, match="connecting superuser"):
+        await provision_postgres(
+            PG_SUPERUSER_URL, database=pg.name, owner="arbitral_test_owner", app_role="postgres"
+        )
+
+
+async def test_unit_of_work_is_whole_or_absent(database: Database) -> None:
+    key = uuid4()
+    with pytest.raises(RuntimeError, match="boom"):
+        async with database.transaction() as uow:
+            await uow.execute(
+                "INSERT INTO job_run (job_id, actor_name, status, finished_at) "
+                "VALUES ({}, 'x.y', 'done', CURRENT_TIMESTAMP)",
+                key,
+            )
+            raise RuntimeError("boom")
+    async with database.transaction() as uow:
+        assert await uow.fetch("SELECT job_id FROM job_run WHERE job_id = {}", key) == []
+        await uow.execute(
+            "INSERT INTO job_run (job_id, actor_name, status, finished_at) "
+            "VALUES ({}, 'x.y', 'done', CURRENT_TIMESTAMP)",
+            key,
+        )
+    rows = await database.fetch("SELECT job_id FROM job_run WHERE job_id = {}", key)
+    assert len(rows) == 1
+
+
+async def test_nested_units_of_work_join_the_outer_transaction(database: Database) -> None:
+    key = uuid4()
+    committed: list[str] = []
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as outer:
+            async with database.transaction() as inner:
+                assert inner is outer
+                inner.after_commit(lambda: committed.append("inner"))
+                await inner.execute(
+                    "INSERT INTO job_run (job_id, actor_name, status, finished_at) "
+                    "VALUES ({}, 'x.y', 'done', CURRENT_TIMESTAMP)",
+                    key,
+                )
+            raise RuntimeError("outer fails after the inner block ended")
+    assert committed == []
+    assert await database.fetch("SELECT 1 FROM job_run WHERE job_id = {}", key) == []
+
+
+async def test_after_commit_hooks_run_only_after_commit(database: Database) -> None:
+    seen: list[int] = []
+    async with database.transaction() as uow:
+        uow.after_commit(lambda: seen.append(1))
+        assert seen == []
+    assert seen == [1]
+
+
+@pytest.mark.postgres
+async def test_failed_commit_rolls_back_and_releases_the_connection(pg: PgDatabase) -> None:
+    db = Database(parse_database_url("ARBITRAL_DATABASE_URL", pg.app_url + "?pool_max=1"))
+    await db.open()
+    try:
+        key = uuid4()
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with db.transaction() as uow:
+                # Deferred unique check: the error comes from COMMIT itself.
+                await uow.execute("SET CONSTRAINTS ALL DEFERRED")
+                await uow.execute(
+                    "CREATE TEMP TABLE t (k uuid UNIQUE DEFERRABLE INITIALLY DEFERRED) "
+                    "ON COMMIT DROP"
+                )
+                await uow.execute("INSERT INTO t VALUES ({}), ({})", key, key)
+        # With a pool of one, a leaked connection would hang here.
+        async with asyncio.timeout(5):
+            async with db.transaction() as uow:
+                assert await uow.fetch("SELECT 1 AS one") == [{"one": 1}]
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres
+async def test_tenant_is_set_per_transaction_and_never_leaks(pg: PgDatabase) -> None:
+    db = Database(parse_database_url("ARBITRAL_DATABASE_URL", pg.app_url + "?pool_max=1"))
+    await db.open()
+    try:
+        tenant = uuid4()
+        query = "SELECT NULLIF(current_setting('app.tenant_id', true), '') AS t"
+        async with db.transaction(tenant_id=tenant) as uow:
+            assert (await uow.fetch(query))[0]["t"] == str(tenant)
+        # Same pooled connection (pool of one): the setting did not survive the transaction.
+        async with db.transaction() as uow:
+            assert (await uow.fetch(query))[0]["t"] is None
+    finally:
+        await db.close()
+
+
+async def test_unreachable_database_is_a_config_error() -> None:
+    db = Database(parse_database_url("ARBITRAL_DATABASE_URL", "postgresql://x@127.0.0.1:1/nope"))
+    with pytest.raises(ConfigError) as info:
+        await db.open()
+    assert info.value.variable == "ARBITRAL_DATABASE_URL"
+    assert "cannot connect to postgresql://x@127.0.0.1:1/nope" in str(info.value)

@@ -1,0 +1,320 @@
+"""The outbox, the relay and the actors: exactly one effect per job, whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis
+
+from arbitral.app import create_app
+from arbitral.jobs.outbox import to_message
+from arbitral.jobs.registry import job
+from arbitral.jobs.worker import InProcessWorker
+from arbitral.runtime import Runtime, build_runtime
+from arbitral.settings import Settings
+from tests.conftest import AMQP_URL, REDIS_URL, REPO_ROOT, PgDatabase, make_env, make_settings
+
+JOBS = ("tests.support.jobs",)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {value!r})")
+        await asyncio.sleep(interval)
+
+
+async def prepare_effect_table(settings: Settings, pg: PgDatabase | None) -> None:
+    if pg is not None:
+        conn = await asyncpg.connect(pg.owner_url)
+        try:
+            await conn.execute("CREATE TABLE IF NOT EXISTS test_effect (key text NOT NULL)")
+            await conn.execute("TRUNCATE test_effect")
+        finally:
+            await conn.close()
+        return
+    from arbitral.db.engine import Database
+    from arbitral.db.migrate import migrate
+
+    db = Database(settings.database)
+    await db.open()
+    try:
+        await migrate(db)
+        async with db.transaction() as uow:
+            await uow.execute("CREATE TABLE IF NOT EXISTS test_effect (key text NOT NULL)")
+            await uow.execute("DELETE FROM test_effect")
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def job_settings(
+    db_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Settings]:
+    pg: PgDatabase | None = None
+    overrides: dict[str, str] = {"relay_interval": "0.2"}
+    if db_backend == "postgres":
+        pg = request.getfixturevalue("pg")
+        overrides["database_url"] = pg.app_url
+    settings = make_settings(tmp_path, **overrides)
+    await prepare_effect_table(settings, pg)
+    yield settings
+
+
+async def effects(rt: Runtime) -> list[str]:
+    rows = await rt.db.fetch("SELECT key FROM test_effect ORDER BY key")
+    return [row["key"] for row in rows]
+
+
+async def started(settings: Settings) -> tuple[Runtime, InProcessWorker]:
+    rt = build_runtime(settings, job_modules=JOBS)
+    await rt.open()
+    worker = InProcessWorker(rt.broker, threads=2)
+    await worker.start()
+    rt.relay.start()
+    return rt, worker
+
+
+async def stopped(rt: Runtime, worker: InProcessWorker) -> None:
+    await rt.relay.stop()
+    await worker.stop()
+    await rt.close()
+
+
+async def test_job_is_published_after_commit_and_has_one_effect(job_settings: Settings) -> None:
+    rt, worker = await started(job_settings)
+    try:
+        async with rt.db.transaction() as uow:
+            await uow.enqueue("testing.record_effect", {"key": "a"})
+            pending = await uow.fetch("SELECT published_at FROM outbox_message")
+            assert [row["published_at"] for row in pending] == [None]
+        assert await eventually(lambda: effects(rt)) == ["a"]
+
+        # Deliver the very same message twice more: the job has already had its effect.
+        rows = await rt.db.fetch(
+            "SELECT message_id, actor_name, queue_name, payload, tenant_id FROM outbox_message"
+        )
+        for _ in range(2):
+            rt.broker.enqueue(to_message(rows[0]))
+        await asyncio.to_thread(rt.broker.join, "default", timeout=10_000)
+        assert await effects(rt) == ["a"]
+        runs = await rt.db.fetch("SELECT status FROM job_run")
+        assert [row["status"] for row in runs] == ["done"]
+    finally:
+        await stopped(rt, worker)
+
+
+async def test_rolled_back_change_causes_no_job(job_settings: Settings) -> None:
+    rt, worker = await started(job_settings)
+    try:
+        with pytest.raises(RuntimeError):
+            async with rt.db.transaction() as uow:
+                await uow.enqueue("testing.record_effect", {"key": "never"})
+                raise RuntimeError("the change fails")
+        await rt.relay.publish_pending()
+        assert await rt.db.fetch("SELECT 1 FROM outbox_message") == []
+        assert await effects(rt) == []
+    finally:
+        await stopped(rt, worker)
+
+
+async def test_a_job_can_cause_jobs_through_its_own_outbox(job_settings: Settings) -> None:
+    rt, worker = await started(job_settings)
+    try:
+        async with rt.db.transaction() as uow:
+            await uow.enqueue("testing.chain", {"key": "k"})
+        assert await eventually(
+            lambda: _equals(effects(rt), ["k:first", "k:second"])
+        )
+    finally:
+        await stopped(rt, worker)
+
+
+async def _equals(value: Awaitable[Any], expected: Any) -> bool:
+    return await value == expected
+
+
+async def test_a_job_that_keeps_failing_is_recorded_dead(job_settings: Settings) -> None:
+    rt, worker = await started(job_settings)
+    try:
+        async with rt.db.transaction() as uow:
+            job_id = await uow.enqueue("testing.always_fails", {"reason": "the court is closed"})
+        rows = await eventually(
+            lambda: rt.db.fetch("SELECT status, detail FROM job_run WHERE job_id = {}", job_id)
+        )
+        assert rows[0]["status"] == "dead"
+        assert "the court is closed" in rows[0]["detail"]
+    finally:
+        await stopped(rt, worker)
+
+
+async def test_unknown_job_and_non_json_payload_are_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    await prepare_effect_table(settings, None)
+    rt = build_runtime(settings, job_modules=JOBS)
+    await rt.open()
+    try:
+        with pytest.raises(LookupError, match="no job named 'testing.nope'"):
+            async with rt.db.transaction() as uow:
+                await uow.enqueue("testing.nope", {})
+        with pytest.raises(TypeError, match="not plain JSON"):
+            async with rt.db.transaction() as uow:
+                await uow.enqueue("testing.record_effect", {"key": object()})
+        assert await rt.db.fetch("SELECT 1 FROM outbox_message") == []
+    finally:
+        await rt.close()
+
+
+async def test_inprocess_broker_recovers_jobs_lost_with_the_process(tmp_path: Path) -> None:
+    """The embedded default keeps its queue in memory; the outbox survives a crash."""
+    from litestar.testing import AsyncTestClient
+
+    settings = make_settings(tmp_path, relay_interval="0.2")
+    await prepare_effect_table(settings, None)
+    crashed = build_runtime(settings, job_modules=JOBS)
+    await crashed.open()
+    async with crashed.db.transaction() as uow:
+        await uow.enqueue("testing.record_effect", {"key": "survivor"})
+    assert await crashed.relay.publish_pending() == 1  # now only in the dead process's memory
+    await crashed.close()
+
+    app = create_app(settings, job_modules=JOBS)
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/health/ready")).status_code == 200
+        rt: Runtime = app.state.runtime
+        assert await eventually(lambda: effects(rt)) == ["survivor"]
+
+
+# -- shared brokers ---------------------------------------------------------------
+
+
+def _attempts(client: Any, prefix: str) -> dict[str, int]:
+    return {
+        key.decode().rsplit(":", 1)[1]: int(client.get(key))
+        for key in client.scan_iter(match=f"{prefix}:*")
+    }
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "arbitral", "worker", "--module", "tests.support.jobs",
+         "--threads", "8"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_killed_worker_loses_nothing_and_duplicates_nothing(
+    pg: PgDatabase, tmp_path: Path, redis_broker_url: str
+) -> None:
+    """SIGKILL a Redis worker mid-batch, start another: every job has exactly one effect."""
+    broker_url = f"{redis_broker_url}&heartbeat_timeout_ms=1500&maintenance_chance=1000000"
+    settings = make_settings(tmp_path, database_url=pg.app_url, broker_url=broker_url)
+    await prepare_effect_table(settings, pg)
+    attempts_key = f"attempts-{secrets.token_hex(4)}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ARBITRAL_")},
+        **make_env(tmp_path, database_url=pg.app_url, broker_url=broker_url),
+        "ARBITRAL_LOG_LEVEL": "INFO",
+        "TEST_ATTEMPTS_REDIS": REDIS_URL,
+        "TEST_ATTEMPTS_KEY": attempts_key,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    total = 120
+    rt = build_runtime(settings, job_modules=JOBS)
+    await rt.open()
+    counter: Any = redis.Redis.from_url(REDIS_URL)
+    try:
+        async with rt.db.transaction() as uow:
+            for i in range(total):
+                await uow.enqueue("testing.record_effect", {"key": f"{i:04d}", "sleep_ms": 100})
+
+        first = _start_worker(env)
+        try:
+            await eventually(lambda: _count(rt, at_least=24), timeout=60)
+        finally:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=10)
+        killed_at = len(await effects(rt))
+        assert killed_at < total, "the worker finished before it could be killed"
+
+        second = _start_worker(env)
+        try:
+            await eventually(lambda: _count(rt, at_least=total), timeout=90, interval=0.2)
+            await asyncio.sleep(1.0)  # let any straggling duplicate delivery run
+        finally:
+            second.send_signal(signal.SIGTERM)
+            _, err = second.communicate(timeout=60)
+        assert second.returncode == 0, err.decode()[-2000:]
+
+        keys = await effects(rt)
+        assert len(keys) == total
+        assert sorted(set(keys)) == [f"{i:04d}" for i in range(total)]
+        runs = await rt.db.fetch("SELECT status, count(*) AS n FROM job_run GROUP BY status")
+        assert {row["status"]: row["n"] for row in runs} == {"done": total}
+        attempts = _attempts(counter, attempts_key)
+        # Jobs in flight when the worker died ran again; none of them twice in effect.
+        assert sum(attempts.values()) > total
+        assert len(attempts) == total
+    finally:
+        for key in counter.scan_iter(match=f"{attempts_key}:*"):
+            counter.delete(key)
+        counter.close()
+        await rt.close()
+
+
+async def _count(rt: Runtime, *, at_least: int) -> bool:
+    rows = await rt.db.fetch("SELECT count(*) AS n FROM test_effect")
+    return int(rows[0]["n"]) >= at_least
+
+
+@pytest.mark.rabbitmq
+async def test_rabbitmq_broker_carries_jobs(tmp_path: Path) -> None:
+    queue = f"test_{secrets.token_hex(4)}"
+    name = f"testing.amqp_{secrets.token_hex(4)}"
+
+    @job(name, queue=queue, max_retries=0)
+    async def record(ctx: Any, key: str) -> None:
+        await ctx.uow.execute("INSERT INTO test_effect (key) VALUES ({})", key)
+
+    settings = make_settings(tmp_path, broker_url=AMQP_URL, relay_interval="0.2")
+    await prepare_effect_table(settings, None)
+    rt = build_runtime(settings)
+    await rt.open()
+    worker = InProcessWorker(rt.broker, threads=2)
+    await worker.start()
+    rt.relay.start()
+    try:
+        async with rt.db.transaction() as uow:
+            await uow.enqueue(name, {"key": "via-amqp"})
+        assert await eventually(lambda: effects(rt)) == ["via-amqp"]
+    finally:
+        await rt.relay.stop()
+        await worker.stop()
+        channel = rt.broker.channel  # type: ignore[attr-defined]
+        for q in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(q)
+        await rt.close()

@@ -1,0 +1,97 @@
+"""The repository's shape and the house rules that a test can hold."""
+
+from __future__ import annotations
+
+import ast
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import arbitral
+from tests.conftest import REPO_ROOT
+
+FRAMEWORKS = ("piccolo", "litestar", "boto3", "botocore", "dramatiq", "asyncpg", "weasyprint")
+
+
+def test_top_level_layout() -> None:
+    for name in ("platform", "tenants", "rules", "templates", "infra", "tests"):
+        assert (REPO_ROOT / name).is_dir(), name
+    for name in ("pyproject.toml", "README.md", ".ci/run"):
+        assert (REPO_ROOT / name).is_file(), name
+    assert (REPO_ROOT / "platform" / "arbitral" / "__init__.py").is_file()
+
+
+def test_platform_is_not_a_package_and_the_stdlib_module_still_works() -> None:
+    assert not (REPO_ROOT / "platform" / "__init__.py").exists()
+    # From the repository root, where a careless package would shadow the stdlib module.
+    out = subprocess.run(
+        [sys.executable, "-c", "import platform; print(platform.system(), platform.__file__)"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out[0] == "Linux"
+    assert not out[1].startswith(str(REPO_ROOT))
+
+
+def _modules() -> list[str]:
+    return sorted(
+        info.name
+        for info in pkgutil.walk_packages(arbitral.__path__, prefix="arbitral.")
+        if ".db.migrations." not in info.name and info.name != "arbitral.__main__"
+    )
+
+
+def test_nothing_reads_the_environment_at_import_time() -> None:
+    """Import every module with os.environ and os.getenv booby-trapped."""
+    modules = _modules()
+    assert len(modules) > 20
+    script = f"""
+import os, sys
+PACKAGE = os.path.join({str(REPO_ROOT / "platform" / "arbitral")!r}, '')
+class Trap(dict):
+    def _caller(self):
+        frame = sys._getframe(2)
+        while frame and (frame.f_code.co_filename == os.__file__ or frame.f_code.co_name == '_caller'):
+            frame = frame.f_back
+        return frame.f_code.co_filename if frame else ''
+    def get(self, *args, **kwargs):
+        if self._caller().startswith(PACKAGE):
+            raise SystemExit('environment read at import time by ' + self._caller())
+        return dict.get(self, *args, **kwargs)
+    def __getitem__(self, key):
+        if self._caller().startswith(PACKAGE):
+            raise SystemExit('environment read at import time by ' + self._caller())
+        return dict.__getitem__(self, key)
+os.environ = Trap(os.environ)
+for name in {modules!r}:
+    __import__(name)
+print('ok')
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_domain_modules_import_no_framework() -> None:
+    """``domain.py`` is plain Python: no ORM, web framework, broker or cloud SDK."""
+    package = Path(arbitral.__file__).parent
+    offenders: list[str] = []
+    for path in package.rglob("*.py"):
+        if path.name != "domain.py" and "domain" not in path.parts:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] in FRAMEWORKS:
+                    offenders.append(f"{path.relative_to(package)} imports {name}")
+    assert offenders == []
