@@ -46,7 +46,7 @@ async def prepare_effect_table(settings: Settings, pg: PgDatabase | None) -> Non
         conn = await asyncpg.connect(pg.owner_url)
         try:
             await conn.execute("CREATE TABLE IF NOT EXISTS test_effect (key text NOT NULL)")
-            await conn.execute("TRUNCATE test_effect")
+            await conn.execute("TRUNCATE test_effect, outbox_message, job_run")
         finally:
             await conn.close()
         return
@@ -59,7 +59,8 @@ async def prepare_effect_table(settings: Settings, pg: PgDatabase | None) -> Non
         await migrate(db)
         async with db.transaction() as uow:
             await uow.execute("CREATE TABLE IF NOT EXISTS test_effect (key text NOT NULL)")
-            await uow.execute("DELETE FROM test_effect")
+            for table in ("test_effect", "outbox_message", "job_run"):
+                await uow.execute(f"DELETE FROM {table}")
     finally:
         await db.close()
 
@@ -212,16 +213,17 @@ def _attempts(client: Any, prefix: str) -> dict[str, int]:
     }
 
 
-def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "arbitral", "worker", "--module", "tests.support.jobs",
-         "--threads", "8"],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "arbitral", "worker", "--module", "tests.support.jobs",
+             "--threads", "8"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
+        )
 
 
 @pytest.mark.postgres
@@ -252,32 +254,42 @@ async def test_killed_worker_loses_nothing_and_duplicates_nothing(
             for i in range(total):
                 await uow.enqueue("testing.record_effect", {"key": f"{i:04d}", "sleep_ms": 100})
 
-        first = _start_worker(env)
+        log = tmp_path / "worker.log"
+        first = _start_worker(env, log)
         try:
             await eventually(lambda: _count(rt, at_least=24), timeout=60)
         finally:
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(timeout=10)
-        killed_at = len(await effects(rt))
-        assert killed_at < total, "the worker finished before it could be killed"
+        assert len(await effects(rt)) < total, "the worker finished before it could be killed"
 
-        second = _start_worker(env)
+        # One more job, whose worker dies after its effect committed and before the ack.
+        async with rt.db.transaction() as uow:
+            await uow.enqueue("testing.record_effect", {"key": "dies", "die_after_commit": True})
+        total += 1
+        second = _start_worker(env, log)
+        assert second.wait(timeout=90) == -signal.SIGKILL, log.read_text()[-3000:]
+        assert "dies" in await effects(rt)
+
+        third = _start_worker(env, log)
         try:
             await eventually(lambda: _count(rt, at_least=total), timeout=90, interval=0.2)
             await asyncio.sleep(1.0)  # let any straggling duplicate delivery run
         finally:
-            second.send_signal(signal.SIGTERM)
-            _, err = second.communicate(timeout=60)
-        assert second.returncode == 0, err.decode()[-2000:]
+            third.send_signal(signal.SIGTERM)
+            third.wait(timeout=60)
+        assert third.returncode == 0, log.read_text()[-3000:]
 
         keys = await effects(rt)
         assert len(keys) == total
-        assert sorted(set(keys)) == [f"{i:04d}" for i in range(total)]
+        assert sorted(set(keys)) == [f"{i:04d}" for i in range(total - 1)] + ["dies"]
         runs = await rt.db.fetch("SELECT status, count(*) AS n FROM job_run GROUP BY status")
         assert {row["status"]: row["n"] for row in runs} == {"done": total}
         attempts = _attempts(counter, attempts_key)
-        # Jobs in flight when the worker died ran again; none of them twice in effect.
+        # Jobs in flight when the first worker died ran again; none of them twice in effect.
         assert sum(attempts.values()) > total
+        assert attempts["dies"] == 1  # redelivered, found done, not run again
+        assert "job.already_done" in log.read_text()
         assert len(attempts) == total
     finally:
         for key in counter.scan_iter(match=f"{attempts_key}:*"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import importlib
 import socket
 import sys
 from collections.abc import Callable
@@ -323,18 +324,28 @@ async def _preflight(settings: Settings) -> list[Any]:
         await runtime.close()
 
 
-@main.group()
+# Each benchmark is a click command in arbitral.bench, imported only when asked for.
+BENCHMARKS = {
+    "storage": "arbitral.bench.storage:command",
+}
+
+
+class _BenchGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(BENCHMARKS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = BENCHMARKS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@main.group(cls=_BenchGroup)
 def bench() -> None:
     """Benchmarks: each prints its figures beside a baseline measured in the same run."""
-
-
-def _register_benchmarks() -> None:
-    from arbitral.bench import storage
-
-    bench.add_command(storage.command)
-
-
-_register_benchmarks()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,6 +58,6 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "console") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Quiet libraries that log every connection at INFO.
-    for noisy in ("botocore", "boto3", "urllib3", "pika", "asyncio", "aiosqlite"):
+    for noisy in ("botocore", "boto3", "urllib3", "pika", "asyncio", "aiosqlite", "piccolo"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request

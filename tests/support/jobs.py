@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from typing import Any
 
 from arbitral.jobs.registry import JobContext, job
 
 
 @job("testing.record_effect", max_retries=5, min_backoff_ms=10, max_backoff_ms=50)
-async def record_effect(ctx: JobContext, key: str, sleep_ms: int = 0) -> None:
-    """Count the attempt outside the transaction, then write the effect inside it."""
+async def record_effect(
+    ctx: JobContext, key: str, sleep_ms: int = 0, die_after_commit: bool = False
+) -> None:
+    """Count the attempt outside the transaction, then write the effect inside it.
+
+    ``die_after_commit`` kills the worker process with SIGKILL right after the
+    effect committed and before the broker hears of it: the message will be
+    delivered again, and only the job's idempotency keeps the effect single.
+    """
     attempts_url = os.environ.get("TEST_ATTEMPTS_REDIS")
     if attempts_url:
         import redis.asyncio as aioredis
@@ -24,6 +32,8 @@ async def record_effect(ctx: JobContext, key: str, sleep_ms: int = 0) -> None:
     if sleep_ms:
         await asyncio.sleep(sleep_ms / 1000)
     await ctx.uow.execute("INSERT INTO test_effect (key) VALUES ({})", key)
+    if die_after_commit:
+        ctx.uow.after_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
 
 
 @job("testing.always_fails", max_retries=1, min_backoff_ms=10, max_backoff_ms=20)

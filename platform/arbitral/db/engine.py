@@ -161,10 +161,8 @@ class Database:
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Run a raw query outside any unit of work (health checks, tooling)."""
-        rows: list[dict[str, Any]] = await self.engine.run_querystring(
-            _querystring(sql, args), in_pool=True
-        )
-        return rows
+        rows = await self.engine.run_querystring(_querystring(sql, args), in_pool=True)
+        return [dict(row) for row in rows or []]
 
 
 def _querystring(sql: str, args: tuple[Any, ...]) -> Any:

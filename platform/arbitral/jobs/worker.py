@@ -104,6 +104,7 @@ def run_worker_process(
     worker: dramatiq.Worker | None = None
     try:
         loop_thread.run_coroutine(runtime.open())
+        loop_thread.run_coroutine(_refuse_pending_migrations(runtime))
         loop_thread.run_coroutine(_start_relay(runtime))
         worker = dramatiq.Worker(
             runtime.broker,
@@ -132,6 +133,17 @@ def run_worker_process(
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         log.info("worker.stopped")
+
+
+async def _refuse_pending_migrations(runtime: Any) -> None:
+    from arbitral.db.migrate import migration_state
+
+    state = await migration_state(runtime.db)
+    if state.pending:
+        raise ConfigError(
+            runtime.settings.database.variable,
+            f"{len(state.pending)} migration(s) pending; run 'arbitral migrate' first",
+        )
 
 
 async def _start_relay(runtime: Any) -> None:
