@@ -119,3 +119,12 @@ def redis_broker_url() -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A moto S3 server (HTTP, SigV4-checked credentials) for the whole run."""
+    from tests.support.s3 import moto_s3_server
+
+    with moto_s3_server(log_dir=tmp_path_factory.mktemp("moto")) as server:
+        yield server

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 from litestar import Litestar, get, post
+from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 
 from arbitral.app import create_app
@@ -28,7 +29,7 @@ def boom() -> None:
 
 
 @post("/test/filings", sync_to_thread=False)
-def file_claim(data: Filing) -> Filing:
+def file_claim(data: JSONBody[Filing]) -> Filing:
     if data.amount <= 0:
         raise ValidationFailed(
             "the claim is not valid",
@@ -175,7 +176,11 @@ async def test_ready_is_503_problem_when_a_backend_fails(tmp_path: Path) -> None
 
 
 async def test_app_refuses_to_start_with_pending_migrations(tmp_path: Path) -> None:
+    from arbitral.settings import ConfigError
+
     app = create_app(make_settings(tmp_path))
-    with pytest.raises(Exception, match="pending; run 'arbitral migrate'"):
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(ConfigError, match="pending; run 'arbitral migrate'"), flatten_subgroups=True
+    ):
         async with AsyncTestClient(app):
             pass

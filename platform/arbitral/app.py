@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 import structlog
 from litestar import Litestar
-from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
+from litestar.types import ASGIApp
 
 from arbitral import __version__
 from arbitral.db.migrate import migration_state
@@ -21,6 +21,17 @@ from arbitral.storage.controllers import storage_routes
 from arbitral.web import EXCEPTION_HANDLERS, RequestContextMiddleware
 
 log = structlog.get_logger(__name__)
+
+
+class ArbitralApp(Litestar):
+    """Litestar with the request context around everything, routing errors included.
+
+    Route middleware would miss requests that match no route (404, 405); the
+    request id, its log binding and the access log must cover those too.
+    """
+
+    def _create_asgi_handler(self) -> ASGIApp:
+        return RequestContextMiddleware(super()._create_asgi_handler())
 
 
 def create_app(
@@ -71,11 +82,10 @@ def create_app(
         finally:
             await rt.close()
 
-    app = Litestar(
+    app = ArbitralApp(
         route_handlers=[HealthController, *storage_routes()],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[DefineMiddleware(RequestContextMiddleware)],
         openapi_config=OpenAPIConfig(
             title="Arbitral API",
             version=__version__,
@@ -83,6 +93,7 @@ def create_app(
             path="/schema",
         ),
         debug=False,
+        logging_config=None,  # arbitral.logs configures logging for every process
     )
     app.state.settings = settings
     app.state.runtime = rt

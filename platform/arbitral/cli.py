@@ -160,7 +160,10 @@ def _serve(settings: Settings, *, banner: bool) -> None:
             server_header=False,
         )
     )
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down gracefully and re-raised the Ctrl-C
     if not server.started:
         _fail("the web server did not start; see the log above")
 

@@ -149,7 +149,7 @@ def handle_validation_error(
 
 def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
-    detail = exc.detail if exc.detail and exc.detail != title else None
+    detail = exc.detail if exc.detail and exc.detail.lower() != title.lower() else None
     if exc.status_code >= 500:
         log.error("http.server_error", status=exc.status_code, detail=exc.detail)
         detail = None
@@ -198,6 +198,8 @@ def _field_problem(item: Any) -> FieldProblem:
     field = str(key) if key else "$"
     if source and source != "body":
         field = f"{source}:{field}"
+    elif not field.startswith("$"):
+        field = f"$.{field}"  # a JSON path into the body, as our own errors write it
     lowered = message.lower()
     if "missing required" in lowered or "is required" in lowered:
         rule = "required"

@@ -78,14 +78,15 @@ async def check_database(db: Database) -> CheckResult:
             return CheckResult(
                 "database",
                 False,
-                f"{where}: {len(state.pending)} migration(s) pending; run 'arbitral migrate'",
+                f"{variable}: {where}: {len(state.pending)} migration(s) pending; "
+                "run 'arbitral migrate'",
                 variable,
             )
         if state.unknown:
             return CheckResult(
                 "database",
                 False,
-                f"{where}: the database has migrations this release does not know "
+                f"{variable}: {where}: the database has migrations this release does not know "
                 f"({', '.join(state.unknown)}); run the newer release",
                 variable,
             )
