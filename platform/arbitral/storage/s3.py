@@ -137,8 +137,12 @@ class S3ObjectStore:
             f"AWS S3 ({config.region})" if config.region else "AWS S3"
         )
         self._client = client if client is not None else build_s3_client(config)
+        # Temporary objects are at least one part long, so the managed copy always takes
+        # its multipart path (UploadPartCopy): one code path for every size, objects over
+        # 5 GiB included, and no CopyObject, which some S3 implementations (moto among
+        # them) refuse into Object Lock buckets for want of a Content-MD5.
         self._transfer = TransferConfig(
-            multipart_threshold=COPY_PART_SIZE,
+            multipart_threshold=min(self.part_size, COPY_PART_SIZE),
             multipart_chunksize=COPY_PART_SIZE,
             max_concurrency=4,
         )
@@ -192,7 +196,11 @@ class S3ObjectStore:
         """Run a blocking boto3 call in a worker thread, mapping its errors."""
         try:
             return await anyio.to_thread.run_sync(thunk)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if _is_bare_forbidden(exc):
+                raise await self._explain_forbidden() from exc
+            raise self._error(exc, key) from exc
+        except BotoCoreError as exc:
             raise self._error(exc, key) from exc
 
     async def _head(self, name: str) -> dict[str, Any] | None:
@@ -320,9 +328,7 @@ class S3ObjectStore:
         try:
             await anyio.to_thread.run_sync(lambda: self._client.head_bucket(Bucket=self.bucket))
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in {"403", "Forbidden"}:
-                # HEAD responses have no body; ask again with a GET to learn why.
+            if _is_bare_forbidden(exc):
                 raise await self._explain_forbidden() from exc
             raise self._error(exc) from exc
         except BotoCoreError as exc:
@@ -336,6 +342,11 @@ class S3ObjectStore:
         )
 
     async def _explain_forbidden(self) -> StorageError:
+        """The error behind a 403 to a HEAD request, whose response has no body.
+
+        A GET (ListObjectsV2) is refused with a code that tells wrong credentials
+        (InvalidAccessKeyId, SignatureDoesNotMatch) from missing permissions.
+        """
         try:
             await anyio.to_thread.run_sync(
                 lambda: self._client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
@@ -552,6 +563,11 @@ class _Upload:
             await self._delete_temp()
         except StorageError:
             pass  # best effort: the original error matters more; lifecycle rules catch the rest
+
+
+def _is_bare_forbidden(exc: ClientError) -> bool:
+    """A 403 without an error code: the answer to a HEAD request."""
+    return str(exc.response.get("Error", {}).get("Code", "")) in {"403", "Forbidden"}
 
 
 def _already_exists(exc: StorageError) -> bool:
