@@ -1,0 +1,1 @@
+"""Benchmarks run by ``arbitral bench NAME``: each prints its figures beside a baseline."""
