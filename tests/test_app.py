@@ -180,7 +180,8 @@ async def test_app_refuses_to_start_with_pending_migrations(tmp_path: Path) -> N
 
     app = create_app(make_settings(tmp_path))
     with pytest.RaisesGroup(
-        pytest.RaisesExc(ConfigError, match="pending; run 'arbitral migrate'"), flatten_subgroups=True
+        pytest.RaisesExc(ConfigError, match="pending; run 'arbitral migrate'"),
+        flatten_subgroups=True,
     ):
         async with AsyncTestClient(app):
             pass

@@ -16,9 +16,7 @@ from tests.conftest import REPO_ROOT, PgDatabase, make_env
 from tests.support.s3 import MotoServer, bucket_name
 
 
-def run(
-    *args: str, env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ARBITRAL_")}
     return subprocess.run(
         [sys.executable, "-m", "arbitral", *args],
@@ -101,9 +99,12 @@ def test_unreachable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_missing_bucket_and_wrong_credentials(tmp_path: Path, s3_server: MotoServer) -> None:
     missing = s3_server.storage_url(bucket_name("missing"))
     assert run("migrate", env=make_env(tmp_path)).returncode == 0
-    result = run("serve", "--port", str(_free_port()), env={
-        **make_env(tmp_path), "ARBITRAL_STORAGE_URL": missing
-    })
+    result = run(
+        "serve",
+        "--port",
+        str(_free_port()),
+        env={**make_env(tmp_path), "ARBITRAL_STORAGE_URL": missing},
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -158,7 +159,8 @@ def test_check_against_postgres_redis_and_s3(
     # The owner role must never serve the application.
     owner = run("check", env={**env, "ARBITRAL_DATABASE_URL": pg.owner_url})
     assert owner.returncode == 2
-    assert "owns" in owner.stdout and "row-level security" in owner.stdout
+    assert "owns" in owner.stdout
+    assert "row-level security" in owner.stdout
 
 
 @pytest.mark.rabbitmq

@@ -80,9 +80,7 @@ async def test_app_role_owns_nothing_and_cannot_bypass_rls(pg: PgDatabase) -> No
             "WHERE pg_get_userbyid(c.relowner) = current_user AND n.nspname = 'public'"
         )
         assert owned == 0
-        tables = await conn.fetchval(
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
-        )
+        tables = await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
         assert tables >= 3
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("CREATE TABLE sneaky (id int)")

@@ -33,7 +33,7 @@ def _wait_ready(url: str, process: subprocess.Popen[str]) -> dict[str, object]:
         if process.poll() is not None:
             raise AssertionError(f"demo exited early with {process.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     body: dict[str, object] = json.load(response)
                     return body

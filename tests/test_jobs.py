@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,7 @@ async def prepare_effect_table(settings: Settings, pg: PgDatabase | None) -> Non
 
 
 @pytest.fixture
-async def job_settings(
-    db_backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[Settings]:
+async def job_settings(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     pg: PgDatabase | None = None
     overrides: dict[str, str] = {"relay_interval": "0.2"}
     if db_backend == "postgres":
@@ -76,7 +74,7 @@ async def job_settings(
         overrides["database_url"] = pg.app_url
     settings = make_settings(tmp_path, **overrides)
     await prepare_effect_table(settings, pg)
-    yield settings
+    return settings
 
 
 async def effects(rt: Runtime) -> list[str]:
@@ -141,9 +139,7 @@ async def test_a_job_can_cause_jobs_through_its_own_outbox(job_settings: Setting
     try:
         async with rt.db.transaction() as uow:
             await uow.enqueue("testing.chain", {"key": "k"})
-        assert await eventually(
-            lambda: _equals(effects(rt), ["k:first", "k:second"])
-        )
+        assert await eventually(lambda: _equals(effects(rt), ["k:first", "k:second"]))
     finally:
         await stopped(rt, worker)
 
@@ -172,7 +168,7 @@ async def test_unknown_job_and_non_json_payload_are_refused(tmp_path: Path) -> N
     rt = build_runtime(settings, job_modules=JOBS)
     await rt.open()
     try:
-        with pytest.raises(LookupError, match="no job named 'testing.nope'"):
+        with pytest.raises(LookupError, match=r"no job named 'testing\.nope'"):
             async with rt.db.transaction() as uow:
                 await uow.enqueue("testing.nope", {})
         with pytest.raises(TypeError, match="not plain JSON"):
@@ -216,8 +212,16 @@ def _attempts(client: Any, prefix: str) -> dict[str, int]:
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "arbitral", "worker", "--module", "tests.support.jobs",
-             "--threads", "8"],
+            [
+                sys.executable,
+                "-m",
+                "arbitral",
+                "worker",
+                "--module",
+                "tests.support.jobs",
+                "--threads",
+                "8",
+            ],
             env=env,
             cwd=REPO_ROOT,
             stdout=sink,

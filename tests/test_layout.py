@@ -54,7 +54,7 @@ PACKAGE = os.path.join({str(REPO_ROOT / "platform" / "arbitral")!r}, '')
 class Trap(dict):
     def _caller(self):
         frame = sys._getframe(2)
-        while frame and (frame.f_code.co_filename == os.__file__ or frame.f_code.co_name == '_caller'):
+        while frame and frame.f_code.co_filename == os.__file__:
             frame = frame.f_back
         return frame.f_code.co_filename if frame else ''
     def get(self, *args, **kwargs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import importlib
@@ -160,10 +161,9 @@ def _serve(settings: Settings, *, banner: bool) -> None:
             server_header=False,
         )
     )
-    try:
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises it: that is a clean stop.
+    with contextlib.suppress(KeyboardInterrupt):
         server.run()
-    except KeyboardInterrupt:
-        pass  # uvicorn has shut down gracefully and re-raised the Ctrl-C
     if not server.started:
         _fail("the web server did not start; see the log above")
 
@@ -192,9 +192,7 @@ def worker(threads: int | None, queues: tuple[str, ...], modules: tuple[str, ...
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    run_worker_process(
-        settings, job_modules=modules, threads=threads, queues=set(queues) or None
-    )
+    run_worker_process(settings, job_modules=modules, threads=threads, queues=set(queues) or None)
 
 
 # -- database ------------------------------------------------------------------

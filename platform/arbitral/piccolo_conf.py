@@ -15,10 +15,10 @@ from piccolo.engine.base import Engine
 
 APP_REGISTRY = AppRegistry(apps=["arbitral.piccolo_app"])
 
-_engine: Engine | None = None
+_engine: Engine[Any] | None = None
 
 
-def set_engine(engine: Engine | None) -> None:
+def set_engine(engine: Engine[Any] | None) -> None:
     global _engine
     _engine = engine
 

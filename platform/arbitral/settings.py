@@ -337,9 +337,7 @@ def parse_storage_url(variable: str, url: str) -> StorageConfig:
     scheme = parts.scheme.lower()
     if scheme == "file":
         if parts.netloc not in {"", "localhost"}:
-            raise ConfigError(
-                variable, "a file URL names a local directory: file:///absolute/path"
-            )
+            raise ConfigError(variable, "a file URL names a local directory: file:///absolute/path")
         if not parts.path:
             raise ConfigError(variable, "a file URL needs a directory path")
         _query(variable, parts.query, set())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -48,7 +47,7 @@ class ArbitralPostgresEngine(PostgresEngine):
 MIN_POSTGRES_VERSION = 13.0
 
 
-def build_engine(config: DatabaseConfig) -> Engine:
+def build_engine(config: DatabaseConfig) -> Engine[Any]:
     """A Piccolo engine for the configured database (no connection is made)."""
     if config.dialect == "sqlite":
         assert config.sqlite_path is not None
@@ -65,7 +64,7 @@ def all_tables() -> list[type[Table]]:
     return [*APP_CONFIG.table_classes, Migration]
 
 
-def bind(engine: Engine) -> None:
+def bind(engine: Engine[Any]) -> None:
     """Point every table (and Piccolo's own tooling) at ``engine``."""
     # Piccolo's migration machinery finds its configuration module through this variable.
     os.environ["PICCOLO_CONF"] = PICCOLO_CONF
@@ -84,7 +83,7 @@ class Database:
 
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
-        self.engine: Engine = build_engine(config)
+        self.engine: Engine[Any] = build_engine(config)
         self._commit_listeners: list[Callable[[UnitOfWork], None]] = []
         self._opened = False
 
@@ -122,7 +121,7 @@ class Database:
         except ConfigError:
             await self._close_pool()
             raise
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             await self._close_pool()
             raise ConfigError(
                 self.config.variable, f"cannot connect to {self.config.display}: {_reason(exc)}"

@@ -18,7 +18,7 @@ READY_CACHE_S = 1.0
 
 class HealthController(Controller):
     path = "/health"
-    tags = ["operations"]
+    tags = ("operations",)
 
     @get("/live", summary="The process is up", opt={"public": True})
     async def live(self) -> Liveness:
@@ -46,7 +46,8 @@ class HealthController(Controller):
             failing = ", ".join(check.name for check in checks if not check.ok)
             raise ServiceUnavailable(
                 f"not ready: {failing}",
-                extensions={"checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
-                                       for c in checks]},
+                extensions={
+                    "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]
+                },
             )
         return Readiness(status="ready", checks=checks)

@@ -51,9 +51,7 @@ async def check_database(db: Database) -> CheckResult:
                 "FROM pg_roles r WHERE r.rolname = current_user"
             )
             info = rows[0]
-            where = (
-                f"postgresql {info['version']}, database {info['db']} as role {info['role']}"
-            )
+            where = f"postgresql {info['version']}, database {info['db']} as role {info['role']}"
             privileged = []
             if info["superuser"]:
                 privileged.append("is a superuser")

@@ -51,7 +51,7 @@ def build_broker(config: BrokerConfig) -> Broker:
         url = config.client_url
         if "socket_connect_timeout" not in url:
             url += ("&" if "?" in url else "?") + "socket_connect_timeout=5"
-        broker = RedisBroker(
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=url,
             namespace=config.namespace,
             heartbeat_timeout=config.heartbeat_timeout_ms,
@@ -69,7 +69,7 @@ def build_broker(config: BrokerConfig) -> Broker:
 
 def declare_actor(broker: Broker, spec: JobSpec) -> dramatiq.Actor[Any, Any]:
     if spec.name in broker.actors:
-        return broker.actors[spec.name]  # type: ignore[no-any-return]
+        return broker.actors[spec.name]
     return dramatiq.Actor(
         _actor_fn(spec),
         broker=broker,

@@ -10,6 +10,7 @@ row again: delivery is at-least-once, and jobs are idempotent on their id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -131,7 +132,8 @@ class Relay:
             rows = await uow.fetch(
                 "SELECT id, message_id, actor_name, queue_name, payload, tenant_id, delay_ms "
                 "FROM outbox_message WHERE published_at IS NULL "
-                f"ORDER BY id LIMIT {int(self.batch_size)}{lock}"
+                "ORDER BY id LIMIT {}" + lock,
+                self.batch_size,
             )
             if not rows:
                 return 0
@@ -202,10 +204,8 @@ class Relay:
                 failures += 1
                 log.warning("outbox.publish_failed", error=str(exc), failures=failures)
             delay = self.interval_s * min(2**failures, 30)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
         # A last pass so nothing committed before shutdown waits for the next start.
         try:
             await self.publish_pending()

@@ -128,7 +128,7 @@ def run_worker_process(
         try:
             loop_thread.run_coroutine(runtime.close())
         finally:
-            loop_thread.stop()
+            loop_thread.stop()  # type: ignore[no-untyped-call]
             set_event_loop_thread(None)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -1,11 +1,5 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import BigSerial
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import JSON
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import UUID
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.column_types import JSON, UUID, BigSerial, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.defaults.uuid import UUID4
 from piccolo.columns.indexes import IndexMethod
@@ -16,13 +10,9 @@ DESCRIPTION = "jobs: outbox and job runs"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="arbitral", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="arbitral", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="JobRun", tablename="job_run", schema=None, columns=None
-    )
+    manager.add_table(class_name="JobRun", tablename="job_run", schema=None, columns=None)
 
     manager.add_table(
         class_name="OutboxMessage",
