@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from arbitral.settings import StorageConfig, file_url, parse_storage_url
+from arbitral.storage import ObjectStore, build_object_store
+from arbitral.storage.local import INCOMING, LocalObjectStore
+from arbitral.storage.s3 import S3ObjectStore
 from tests.support.s3 import (
     MotoServer,
     bucket_name,
@@ -18,11 +23,6 @@ from tests.support.s3 import (
     moto_s3_server,
     multipart_uploads,
 )
-
-from arbitral.settings import StorageConfig, file_url, parse_storage_url
-from arbitral.storage import ObjectStore, build_object_store
-from arbitral.storage.local import INCOMING, LocalObjectStore
-from arbitral.storage.s3 import S3ObjectStore
 
 SECRET = b"storage-tests-secret-key-0123456789"
 PUBLIC_URL = "http://testserver"

@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-from tests.storage.conftest import PART_SIZE_MB, Harness
-from tests.storage.streams import Generated, read_all, sha, stream_of
 
 from arbitral.storage import (
     DigestMismatch,
@@ -20,6 +18,8 @@ from arbitral.storage import (
     StoredObject,
     object_key,
 )
+from tests.storage.conftest import PART_SIZE_MB, Harness
+from tests.storage.streams import Generated, read_all, sha, stream_of
 
 MIB = 1 << 20
 PART = PART_SIZE_MB * MIB

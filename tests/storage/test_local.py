@@ -13,8 +13,6 @@ import anyio
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from tests.storage.conftest import PUBLIC_URL, SECRET, VARIABLE, local_config
-from tests.storage.streams import stream_of
 
 from arbitral.settings import parse_storage_url
 from arbitral.storage import (
@@ -28,6 +26,8 @@ from arbitral.storage import (
 from arbitral.storage.controllers import storage_routes
 from arbitral.storage.local import INCOMING, LocalObjectStore
 from arbitral.storage.signing import UrlSigner, content_disposition
+from tests.storage.conftest import PUBLIC_URL, SECRET, VARIABLE, local_config
+from tests.storage.streams import stream_of
 
 
 @pytest.fixture

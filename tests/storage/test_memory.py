@@ -14,11 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.storage.conftest import PUBLIC_URL, SECRET, Harness
-from tests.storage.streams import Generated, proc_status_kib
 
 from arbitral.settings import StorageConfig
 from arbitral.storage import ObjectStore, build_object_store
+from tests.storage.conftest import PUBLIC_URL, SECRET, Harness
+from tests.storage.streams import Generated, proc_status_kib
 
 SIZE = 256 << 20
 LIMIT_MIB = 64

@@ -8,6 +8,10 @@ import urllib.request
 from dataclasses import replace
 
 import pytest
+
+from arbitral.settings import parse_storage_url
+from arbitral.storage import StorageUnavailable, build_object_store
+from arbitral.storage.s3 import S3ObjectStore
 from tests.storage.conftest import (
     PART_SIZE_MB,
     PUBLIC_URL,
@@ -18,10 +22,6 @@ from tests.storage.conftest import (
 )
 from tests.storage.streams import Generated, read_all, stream_of
 from tests.support.s3 import MotoServer, bucket_name, multipart_uploads, object_names
-
-from arbitral.settings import parse_storage_url
-from arbitral.storage import StorageUnavailable, build_object_store
-from arbitral.storage.s3 import S3ObjectStore
 
 pytestmark = pytest.mark.s3
 
