@@ -334,3 +334,30 @@ async def test_rabbitmq_broker_carries_jobs(tmp_path: Path) -> None:
         for q in (queue, f"{queue}.DQ", f"{queue}.XQ"):
             channel.queue_delete(q)
         await rt.close()
+
+
+async def test_relay_prunes_finished_rows_but_keeps_their_run_records(
+    job_settings: Settings,
+) -> None:
+    from datetime import timedelta
+
+    rt, worker = await started(job_settings)
+    try:
+        async with rt.db.transaction() as uow:
+            done_id = await uow.enqueue("testing.record_effect", {"key": "old"})
+        await eventually(lambda: effects(rt))
+        await rt.relay.stop()
+        await worker.stop()
+        async with rt.db.transaction() as uow:
+            # Published, but no worker ran it: pruning must keep it.
+            await uow.enqueue("testing.record_effect", {"key": "unfinished"})
+        assert await rt.relay.publish_pending() == 1
+        assert await rt.relay.prune(older_than=timedelta(days=1)) == 0  # too recent
+        assert await rt.relay.prune(older_than=timedelta(seconds=-1)) == 1
+        left = await rt.db.fetch("SELECT payload FROM outbox_message")
+        assert len(left) == 1
+        assert "unfinished" in str(left[0]["payload"])
+        runs = await rt.db.fetch("SELECT job_id FROM job_run")
+        assert [str(r["job_id"]) for r in runs] == [str(done_id)]
+    finally:
+        await rt.close()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from arbitral.db.engine import Database
 
 log = structlog.get_logger(__name__)
+
+# Published rows of finished jobs are kept this long (for inspection), then deleted.
+OUTBOX_RETENTION = timedelta(days=7)
+PRUNE_EVERY_S = 3600.0
 
 
 async def add_to_outbox(
@@ -153,6 +158,23 @@ class Relay:
         for message, delay in messages:
             self.broker.enqueue(message, delay=delay or None)
 
+    async def prune(self, *, older_than: timedelta = OUTBOX_RETENTION) -> int:
+        """Delete outbox rows published before ``older_than`` whose job has finished.
+
+        The ``job_run`` rows stay: they are what makes a late redelivery harmless.
+        """
+        cutoff = datetime.now(UTC) - older_than
+        async with self.database.transaction() as uow:
+            rows = await uow.fetch(
+                "DELETE FROM outbox_message WHERE published_at < {} AND EXISTS "
+                "(SELECT 1 FROM job_run WHERE job_run.job_id = outbox_message.message_id) "
+                "RETURNING id",
+                cutoff,
+            )
+        if rows:
+            log.info("outbox.pruned", count=len(rows))
+        return len(rows)
+
     async def recover_unfinished(self) -> int:
         """Mark published-but-unfinished rows unpublished again.
 
@@ -195,10 +217,14 @@ class Relay:
     async def _run(self) -> None:
         assert self._wake is not None
         failures = 0
+        next_prune = time.monotonic()
         while not self._stopping:
             self._wake.clear()
             try:
                 await self.publish_pending()
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
+                    await self.prune()
                 failures = 0
             except Exception as exc:
                 failures += 1
