@@ -31,7 +31,17 @@ VARIABLE = "ARBITRAL_STORAGE_URL"
 
 
 @pytest.fixture(scope="session")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+def moto(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MotoServer]:
+    """The suite's moto server (``s3_server`` in tests/conftest.py), or one of our own."""
+    try:
+        shared = request.getfixturevalue("s3_server")
+    except pytest.FixtureLookupError:
+        shared = None
+    if isinstance(shared, MotoServer):
+        yield shared
+        return
     with moto_s3_server(log_dir=tmp_path_factory.mktemp("moto")) as server:
         yield server
 
