@@ -67,6 +67,23 @@ async def test_chunk_types_other_than_bytes_are_accepted(store: ObjectStore) -> 
     assert await read_all(store, stored.key) == data
 
 
+async def test_source_may_reuse_its_buffer(store: ObjectStore) -> None:
+    """A reader that fills one buffer again and again (readinto) must not corrupt data."""
+    source = Generated(2 * PART + 99, chunk_size=65_537, seed=b"reuse")
+
+    async def reusing() -> AsyncIterator[bytes]:
+        buffer = bytearray(65_537)
+        for chunk in source.chunks():
+            view = memoryview(buffer)[: len(chunk)]
+            view[:] = chunk
+            yield view  # type: ignore[misc]
+            view[:] = b"\0" * len(chunk)  # overwritten as soon as the consumer moves on
+
+    stored = await store.put("t", reusing())
+    assert stored.sha256 == source.sha256()
+    assert sha(await read_all(store, stored.key)) == source.sha256()
+
+
 @pytest.mark.parametrize("size", [10, PART + 10])
 async def test_identical_content_is_stored_once(harness: Harness, size: int) -> None:
     store = harness.store

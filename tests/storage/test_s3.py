@@ -221,7 +221,7 @@ async def test_part_size_comes_from_the_configuration(
 
         def spy(**kwargs: object) -> object:
             body = kwargs["Body"]
-            assert isinstance(body, bytes)
+            assert isinstance(body, (bytes, bytearray))
             seen.append(len(body))
             return original(**kwargs)  # type: ignore[arg-type]
 

@@ -117,7 +117,7 @@ def build_s3_client(config: StorageConfig) -> S3Client:
     )
 
 
-def _md5(data: bytes) -> str:
+def _md5(data: bytes | bytearray) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
 
 
@@ -233,29 +233,29 @@ class S3ObjectStore:
             # The object may already exist: then the stream is only hashed, to check it.
             upload.only_hash = await self._head(upload.final_name) is not None
         try:
-            pending: list[memoryview] = []
-            pending_size = 0
+            # The one part buffer: grown while the first part fills, then reused in place.
+            buffer = bytearray()
+            filled = 0
             async for chunk in chunks:
                 if not chunk:
                     continue
                 view = memoryview(chunk).cast("B")
-                received = upload.size + pending_size + len(view)
+                received = upload.size + filled + len(view)
                 if max_size is not None and received > max_size:
                     raise ObjectTooLarge(max_size, received)
-                while pending_size + len(view) >= self.part_size:
-                    take = self.part_size - pending_size
-                    pending.append(view[:take])
+                while view:
+                    take = min(self.part_size - filled, len(view))
+                    if len(buffer) < self.part_size:
+                        buffer += view[:take]
+                    else:
+                        buffer[filled : filled + take] = view[:take]
+                    filled += take
                     view = view[take:]
-                    part = b"".join(pending)
-                    pending, pending_size = [], 0
-                    await upload.send_part(part)
-                    del part
-                if view:
-                    pending.append(view)
-                    pending_size += len(view)
-            last = b"".join(pending)
-            pending = []
-            return await upload.finish(last)
+                    if filled == self.part_size:
+                        await upload.send_part(buffer)
+                        filled = 0
+            del buffer[filled:]  # the last, short part (or the whole of a small object)
+            return await upload.finish(buffer)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await upload.abandon()
@@ -415,7 +415,7 @@ class _Upload:
     async def _call(self, thunk: Callable[[], T]) -> T:
         return await self.store._call(thunk)
 
-    async def send_part(self, part: bytes) -> None:
+    async def send_part(self, part: bytearray) -> None:
         """Hash one full part and, unless only hashing, upload it."""
         if self.upload_id is None and not self.only_hash:
             response = await self._call(
@@ -439,7 +439,7 @@ class _Upload:
                 Key=self.target,
                 UploadId=upload_id,
                 PartNumber=number,
-                Body=part,
+                Body=part,  # type: ignore[arg-type]  # botocore takes bytearray; stubs don't
                 ContentMD5=_md5(part),
             )
             self.parts.append({"ETag": response["ETag"], "PartNumber": number})
@@ -449,7 +449,7 @@ class _Upload:
         if upload_id is None:
             self.parts.append({"PartNumber": number})  # counted, not sent
 
-    async def finish(self, last: bytes) -> StoredObject:
+    async def finish(self, last: bytearray) -> StoredObject:
         """Send the rest, check the digest, and put the object in its final place."""
         if self.upload_id is None and not self.parts:
             return await self._finish_small(last)
@@ -471,7 +471,7 @@ class _Upload:
             await self._copy_to(final_name, digest)
         return StoredObject(key=key, sha256=digest, size=self.size, created=created)
 
-    async def _finish_small(self, data: bytes) -> StoredObject:
+    async def _finish_small(self, data: bytearray) -> StoredObject:
         def hash_data() -> str:
             self.sha256.update(data)
             return self.sha256.hexdigest()
@@ -489,7 +489,7 @@ class _Upload:
                     lambda: self.client.put_object(
                         Bucket=self.bucket,
                         Key=name,
-                        Body=data,
+                        Body=data,  # type: ignore[arg-type]  # bytearray, as above
                         ContentMD5=_md5(data),
                         ContentType=CONTENT_TYPE,
                         Metadata={"sha256": digest},
