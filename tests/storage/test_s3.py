@@ -230,3 +230,27 @@ async def test_part_size_comes_from_the_configuration(
         assert seen == [6 << 20, 6 << 20, 1 << 20]
     finally:
         await store.close()
+
+
+async def test_object_stored_concurrently_before_complete(
+    moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If-None-Match on CompleteMultipartUpload: a writer that loses the race aborts."""
+    harness = await make_s3(moto)
+    store = harness.s3
+    source = Generated(PART + 10, seed=b"race-to-complete")
+    name = store.name_of(f"t/sha256/{source.sha256()[:2]}/{source.sha256()}")
+    original = store.client.complete_multipart_upload
+
+    def other_writer_first(**kwargs: object) -> object:
+        moto.admin.put_object(Bucket=store.bucket, Key=name, Body=b"".join(source.chunks()))
+        return original(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.client, "complete_multipart_upload", other_writer_first)
+    try:
+        stored = await store.put("t", source.stream(), expected_sha256=source.sha256())
+        assert stored.created is False
+        assert await store.verify(stored.key)
+        assert await harness.leftovers() == []
+    finally:
+        await store.close()

@@ -519,7 +519,8 @@ class _Upload:
         except StorageError as exc:
             if not _already_exists(exc):
                 raise
-            return False  # abandon() aborts the upload
+            await self.abandon()  # someone stored the same bytes meanwhile
+            return False
         self.upload_id = None
         self.completed_temp = self.expected is None
         return True
