@@ -199,6 +199,16 @@ def test_worker_needs_a_shared_broker(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: ARBITRAL_BROKER_URL: arbitral worker needs a shared")
 
 
+def test_worker_refuses_an_unreachable_broker(tmp_path: Path) -> None:
+    env = {**make_env(tmp_path), "ARBITRAL_BROKER_URL": "redis://127.0.0.1:1/0"}
+    assert run("migrate", env=env).returncode == 0
+    result = run("worker", env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ARBITRAL_BROKER_URL: redis://127.0.0.1:1/0: ")
+
+
 def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -93,7 +93,7 @@ async def check_database(db: Database) -> CheckResult:
         return CheckResult("database", False, str(exc), variable)
     except Exception as exc:
         return CheckResult(
-            "database", False, f"{variable}: {db.config.display}: {_first_line(exc)}", variable
+            "database", False, f"{variable}: {db.config.display}: {first_line(exc)}", variable
         )
 
 
@@ -110,17 +110,17 @@ async def check_broker(
 ) -> CheckResult:
     variable = config.variable
     try:
-        detail = await anyio.to_thread.run_sync(_probe_broker, config, broker)
+        detail = await anyio.to_thread.run_sync(probe_broker, config, broker)
     except Exception as exc:
         return CheckResult(
-            "broker", False, f"{variable}: {config.display}: {_first_line(exc)}", variable
+            "broker", False, f"{variable}: {config.display}: {first_line(exc)}", variable
         )
     if config.kind == "inprocess" and worker_running is False:
         return CheckResult("broker", False, f"{detail}: the worker is not running", variable)
     return CheckResult("broker", True, detail, variable)
 
 
-def _probe_broker(config: BrokerConfig, broker: Broker) -> str:
+def probe_broker(config: BrokerConfig, broker: Broker) -> str:
     if config.kind == "inprocess":
         return f"in-process broker, {len(broker.actors)} jobs declared"
     parts = urlsplit(config.client_url)
@@ -179,6 +179,6 @@ async def check_all(runtime: Runtime, *, worker_running: bool | None = None) -> 
     )
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -22,6 +22,7 @@ import structlog
 from dramatiq import Broker
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 
+from arbitral.health.services import first_line, probe_broker
 from arbitral.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
@@ -91,6 +92,12 @@ def run_worker_process(
             "the in-process broker runs inside 'arbitral serve' and 'arbitral demo'",
         )
     runtime = build_runtime(settings, job_modules=job_modules)
+    try:
+        probe_broker(settings.broker, runtime.broker)
+    except Exception as exc:
+        raise ConfigError(
+            settings.broker.variable, f"{settings.broker.display}: {first_line(exc)}"
+        ) from None
     loop_thread = EventLoopThread(logging.getLogger("arbitral.worker.loop"))
     loop_thread.start(timeout=5.0)
     set_event_loop_thread(loop_thread)
