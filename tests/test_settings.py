@@ -124,3 +124,10 @@ def test_unrelated_variables_are_ignored(tmp_path: Path) -> None:
 def test_redact_url() -> None:
     assert redact_url("postgresql://u:p@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert redact_url("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+def test_a_data_dir_with_spaces_and_cjk(tmp_path: Path) -> None:
+    data = tmp_path / "仲裁 数据"
+    s = Settings.from_env({"ARBITRAL_DATA_DIR": str(data)})
+    assert s.database.sqlite_path == data / "arbitral.sqlite3"
+    assert s.storage.root == data / "objects"

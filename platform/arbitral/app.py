@@ -15,7 +15,7 @@ from arbitral.db.migrate import migration_state
 from arbitral.health.controllers import HealthController
 from arbitral.jobs.worker import InProcessWorker
 from arbitral.logs import configure_logging
-from arbitral.runtime import Runtime, build_runtime
+from arbitral.runtime import build_runtime
 from arbitral.settings import ConfigError, Settings
 from arbitral.storage.controllers import storage_routes
 from arbitral.web import EXCEPTION_HANDLERS, RequestContextMiddleware
@@ -37,7 +37,6 @@ class ArbitralApp(Litestar):
 def create_app(
     settings: Settings,
     *,
-    runtime: Runtime | None = None,
     job_modules: tuple[str, ...] = (),
 ) -> Litestar:
     """Build the web application for ``settings``.
@@ -47,7 +46,7 @@ def create_app(
     the outbox relay and, with the in-process broker, the worker threads.
     """
     configure_logging(settings.log_level, settings.log_format)
-    rt = runtime or build_runtime(settings, job_modules=job_modules)
+    rt = build_runtime(settings, job_modules=job_modules)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

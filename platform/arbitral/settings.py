@@ -145,7 +145,7 @@ class Settings:
 
         data_dir = Path(env.get(f"{PREFIX}DATA_DIR") or "var").expanduser().resolve()
         db_var = f"{PREFIX}DATABASE_URL"
-        default_db = f"sqlite:///{data_dir / 'arbitral.sqlite3'}"
+        default_db = "sqlite://" + quote(str(data_dir / "arbitral.sqlite3"))
         database = parse_database_url(db_var, env.get(db_var) or default_db)
         mig_var = f"{PREFIX}MIGRATION_DATABASE_URL"
         migration_database = (
@@ -158,7 +158,7 @@ class Settings:
                 "both must name the same database",
             )
         st_var = f"{PREFIX}STORAGE_URL"
-        storage = parse_storage_url(st_var, env.get(st_var) or f"file://{data_dir / 'objects'}")
+        storage = parse_storage_url(st_var, env.get(st_var) or file_url(data_dir / "objects"))
         br_var = f"{PREFIX}BROKER_URL"
         broker = parse_broker_url(br_var, env.get(br_var) or "inprocess://")
 
@@ -218,13 +218,10 @@ KNOWN_VARIABLES = frozenset(
     )
 )
 
-# Variables read by tools around the product (test suite, benchmarks), not by it.
-_TOOLING_VARIABLES = frozenset({f"{PREFIX}TEST_S3_URL", f"{PREFIX}TEST_POSTGRES_URL"})
-
 
 def _reject_unknown(env: Mapping[str, str]) -> None:
     for name in sorted(env):
-        if not name.startswith(PREFIX) or name in KNOWN_VARIABLES or name in _TOOLING_VARIABLES:
+        if not name.startswith(PREFIX) or name in KNOWN_VARIABLES:
             continue
         close = difflib.get_close_matches(name, sorted(KNOWN_VARIABLES), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
