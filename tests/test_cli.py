@@ -224,3 +224,31 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@pytest.mark.postgres
+def test_migrate_as_the_application_role_names_the_owner_variable(tmp_path: Path) -> None:
+    import asyncio
+    import secrets
+
+    from arbitral.db.provision import drop_database, provision_postgres
+    from tests.conftest import PG_SUPERUSER_URL, TEST_APP_ROLE, TEST_OWNER_ROLE
+
+    name = f"arbitral_test_{secrets.token_hex(4)}"
+    result = asyncio.run(
+        provision_postgres(
+            PG_SUPERUSER_URL, database=name, owner=TEST_OWNER_ROLE, app_role=TEST_APP_ROLE
+        )
+    )
+    try:
+        migrate = run(
+            "migrate", env={**make_env(tmp_path), "ARBITRAL_DATABASE_URL": result.app_url}
+        )
+        assert migrate.returncode == 2
+        lines = migrate.stderr.strip().splitlines()
+        assert len(lines) == 1, migrate.stderr
+        assert lines[0].startswith("error: ARBITRAL_DATABASE_URL: ")
+        assert "permission denied" in lines[0]
+        assert "owner role (ARBITRAL_MIGRATION_DATABASE_URL)" in lines[0]
+    finally:
+        asyncio.run(drop_database(PG_SUPERUSER_URL, name))

@@ -13,6 +13,7 @@ from piccolo.conf.apps import Finder
 from arbitral.db.engine import Database
 from arbitral.db.migrate import migrate, migration_state
 from arbitral.db.provision import drop_database, provision_postgres
+from arbitral.db.uow import UnitOfWork
 from arbitral.settings import ConfigError, parse_database_url
 from tests.conftest import PG_SUPERUSER_URL, TEST_APP_ROLE, PgDatabase, make_settings
 
@@ -126,22 +127,48 @@ async def test_unit_of_work_is_whole_or_absent(database: Database) -> None:
     assert len(rows) == 1
 
 
-async def test_nested_units_of_work_join_the_outer_transaction(database: Database) -> None:
-    key = uuid4()
+async def test_nested_unit_of_work_is_a_savepoint(database: Database) -> None:
+    kept, undone = uuid4(), uuid4()
     committed: list[str] = []
-    with pytest.raises(RuntimeError):
-        async with database.transaction() as outer:
+    insert = (
+        "INSERT INTO job_run (job_id, actor_name, status, finished_at) "
+        "VALUES ({}, 'x.y', 'done', CURRENT_TIMESTAMP)"
+    )
+    async with database.transaction() as outer:
+        await outer.execute(insert, kept)
+        outer.after_commit(lambda: committed.append("outer"))
+        with pytest.raises(RuntimeError, match="inner fails"):
             async with database.transaction() as inner:
-                assert inner is outer
-                inner.after_commit(lambda: committed.append("inner"))
-                await inner.execute(
-                    "INSERT INTO job_run (job_id, actor_name, status, finished_at) "
-                    "VALUES ({}, 'x.y', 'done', CURRENT_TIMESTAMP)",
-                    key,
-                )
-            raise RuntimeError("outer fails after the inner block ended")
-    assert committed == []
-    assert await database.fetch("SELECT 1 FROM job_run WHERE job_id = {}", key) == []
+                assert inner is not outer
+                assert UnitOfWork.current() is inner
+                await inner.execute(insert, undone)
+                inner.after_commit(lambda: committed.append("undone"))
+                raise RuntimeError("inner fails")
+        assert UnitOfWork.current() is outer
+        async with database.transaction() as good:
+            good.after_commit(lambda: committed.append("good inner"))
+    assert committed == ["outer", "good inner"]
+    rows = await database.fetch("SELECT job_id FROM job_run WHERE job_id IN ({}, {})", kept, undone)
+    assert [str(r["job_id"]) for r in rows] == [str(kept)]
+
+
+async def test_a_failing_after_commit_hook_does_not_undo_the_action(database: Database) -> None:
+    ran: list[int] = []
+
+    def broken() -> None:
+        raise RuntimeError("hook fails")
+
+    key = uuid4()
+    async with database.transaction() as uow:
+        await uow.execute(
+            "INSERT INTO job_run (job_id, actor_name, status, finished_at) "
+            "VALUES ({}, 'x.y', 'done', CURRENT_TIMESTAMP)",
+            key,
+        )
+        uow.after_commit(broken)
+        uow.after_commit(lambda: ran.append(1))
+    assert ran == [1]
+    assert await database.fetch("SELECT 1 AS one FROM job_run WHERE job_id = {}", key)
 
 
 async def test_after_commit_hooks_run_only_after_commit(database: Database) -> None:
@@ -197,3 +224,91 @@ async def test_unreachable_database_is_a_config_error() -> None:
         await db.open()
     assert info.value.variable == "ARBITRAL_DATABASE_URL"
     assert "cannot connect to postgresql://x@127.0.0.1:1/nope" in str(info.value)
+
+
+async def test_a_locked_sqlite_database_leaks_no_connection(tmp_path: Path) -> None:
+    import sqlite3
+    import threading
+
+    import aiosqlite
+
+    settings = make_settings(tmp_path)
+    db = Database(settings.database)
+    await db.open()
+    await migrate(db)
+    db.engine.connection_kwargs["timeout"] = 0.2  # type: ignore[attr-defined]
+    assert settings.database.sqlite_path is not None
+    holder = sqlite3.connect(settings.database.sqlite_path)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        for _ in range(3):
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                async with db.transaction():
+                    pass
+    finally:
+        holder.rollback()
+        holder.close()
+    await asyncio.sleep(0.1)
+    # Each aiosqlite connection runs a thread; one left open keeps the process alive.
+    alive = [
+        t
+        for t in threading.enumerate()
+        if getattr(t, "_target", None) is aiosqlite.core._connection_worker_thread
+    ]
+    assert alive == []
+    async with db.transaction() as uow:  # and the database works again
+        assert await uow.fetch("SELECT 1 AS one") == [{"one": 1}]
+    await db.close()
+
+
+@pytest.mark.postgres
+async def test_a_failed_begin_gives_the_connection_back(
+    pg: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from piccolo.engine.postgres import PostgresTransaction
+
+    db = Database(parse_database_url("ARBITRAL_DATABASE_URL", pg.app_url + "?pool_max=1"))
+    await db.open()
+    try:
+        original = PostgresTransaction.begin
+
+        async def failing_begin(self: PostgresTransaction) -> None:
+            raise ConnectionResetError("the server went away during BEGIN")
+
+        monkeypatch.setattr(PostgresTransaction, "begin", failing_begin)
+        # A leaked connection (in a pool of one) would make the next acquire wait for ever.
+        async with asyncio.timeout(5):
+            for _ in range(3):
+                with pytest.raises(ConnectionResetError):
+                    async with db.transaction():
+                        pass
+            monkeypatch.setattr(PostgresTransaction, "begin", original)
+            async with db.transaction() as uow:
+                assert await uow.fetch("SELECT 1 AS one") == [{"one": 1}]
+    finally:
+        try:
+            async with asyncio.timeout(5):
+                await db.close()
+        except TimeoutError:
+            db.engine.pool.terminate()  # type: ignore[attr-defined]
+            raise AssertionError("a connection was never given back to the pool") from None
+
+
+async def test_a_newer_releases_migration_keeps_this_release_ready(database: Database) -> None:
+    """Rolling deploys: once the new release has migrated, the old one still serves."""
+    from arbitral.health.services import check_database
+
+    name = "2099-01-01T00:00:00:000000"
+    async with database.transaction() as uow:
+        await uow.execute(
+            "INSERT INTO migration (name, app_name, ran_on) "
+            "VALUES ({}, 'arbitral', CURRENT_TIMESTAMP)",
+            name,
+        )
+    try:
+        result = await check_database(database)
+        assert result.ok, result.detail
+        assert "(+1 from a newer release)" in result.detail
+    finally:
+        async with database.transaction() as uow:
+            await uow.execute("DELETE FROM migration WHERE name = {}", name)

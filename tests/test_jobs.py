@@ -12,18 +12,20 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
 import redis
 
 from arbitral.app import create_app
-from arbitral.jobs.outbox import to_message
+from arbitral.jobs.outbox import MAX_PUBLISH_ATTEMPTS, to_message
 from arbitral.jobs.registry import job
 from arbitral.jobs.worker import InProcessWorker
 from arbitral.runtime import Runtime, build_runtime
 from arbitral.settings import Settings
 from tests.conftest import AMQP_URL, REDIS_URL, REPO_ROOT, PgDatabase, make_env, make_settings
+from tests.support.jobs import ATTEMPTS
 
 JOBS = ("tests.support.jobs",)
 
@@ -99,12 +101,16 @@ async def stopped(rt: Runtime, worker: InProcessWorker) -> None:
 
 async def test_job_is_published_after_commit_and_has_one_effect(job_settings: Settings) -> None:
     rt, worker = await started(job_settings)
+    key = f"a-{secrets.token_hex(3)}"
     try:
         async with rt.db.transaction() as uow:
-            await uow.enqueue("testing.record_effect", {"key": "a"})
+            await uow.enqueue("testing.record_effect", {"key": key})
             pending = await uow.fetch("SELECT published_at FROM outbox_message")
             assert [row["published_at"] for row in pending] == [None]
-        assert await eventually(lambda: effects(rt)) == ["a"]
+            rt.relay.notify()
+            await asyncio.sleep(3 * job_settings.relay_interval_s)  # sweeps come and go
+            assert ATTEMPTS[key] == 0, "the job ran before the change committed"
+        assert await eventually(lambda: effects(rt)) == [key]
 
         # Deliver the very same message twice more: the job has already had its effect.
         rows = await rt.db.fetch(
@@ -113,7 +119,8 @@ async def test_job_is_published_after_commit_and_has_one_effect(job_settings: Se
         for _ in range(2):
             rt.broker.enqueue(to_message(rows[0]))
         await asyncio.to_thread(rt.broker.join, "default", timeout=10_000)
-        assert await effects(rt) == ["a"]
+        assert await effects(rt) == [key]
+        assert ATTEMPTS[key] == 1  # the later deliveries stopped before the job function
         runs = await rt.db.fetch("SELECT status FROM job_run")
         assert [row["status"] for row in runs] == ["done"]
     finally:
@@ -314,7 +321,8 @@ async def test_rabbitmq_broker_carries_jobs(tmp_path: Path) -> None:
 
     @job(name, queue=queue, max_retries=0)
     async def record(ctx: Any, key: str) -> None:
-        await ctx.uow.execute("INSERT INTO test_effect (key) VALUES ({})", key)
+        async with ctx.transaction() as uow:
+            await uow.execute("INSERT INTO test_effect (key) VALUES ({})", key)
 
     settings = make_settings(tmp_path, broker_url=AMQP_URL, relay_interval="0.2")
     await prepare_effect_table(settings, None)
@@ -361,3 +369,105 @@ async def test_relay_prunes_finished_rows_but_keeps_their_run_records(
         assert [str(r["job_id"]) for r in runs] == [str(done_id)]
     finally:
         await rt.close()
+
+
+async def test_a_bad_row_holds_up_nothing(job_settings: Settings) -> None:
+    """A row for a job this release lacks, and one the broker refuses, are set aside."""
+    rt, worker = await started(job_settings)
+    original = rt.broker.enqueue
+
+    def enqueue(message: Any, *, delay: int | None = None) -> Any:
+        if message.kwargs["payload"].get("key") == "too big":
+            raise ValueError("message exceeds the broker's frame size")
+        return original(message, delay=delay)
+
+    rt.broker.enqueue = enqueue  # type: ignore[method-assign]
+    try:
+        async with rt.db.transaction() as uow:
+            await uow.enqueue("testing.record_effect", {"key": "before"})
+            await uow.execute(
+                "INSERT INTO outbox_message (message_id, actor_name, queue_name, payload, "
+                "created_at, publish_attempts) VALUES ({}, 'testing.renamed_away', 'gone', "
+                "'{{}}', CURRENT_TIMESTAMP, 0)",
+                uuid4(),
+            )
+            await uow.enqueue("testing.record_effect", {"key": "too big"})
+            await uow.enqueue("testing.record_effect", {"key": "after"})
+        assert await eventually(lambda: _equals(effects(rt), ["after", "before"]))
+        dead = await eventually(
+            lambda: rt.db.fetch(
+                "SELECT detail FROM job_run WHERE actor_name = 'testing.renamed_away'"
+            )
+        )
+        assert dead[0]["detail"] == "no job named 'testing.renamed_away' in this release"
+        # The refused row is retried alone, then parked with its error.
+        parked = await eventually(
+            lambda: rt.db.fetch(
+                "SELECT publish_attempts, last_error, published_at FROM outbox_message "
+                "WHERE publish_attempts >= {}",
+                MAX_PUBLISH_ATTEMPTS,
+            ),
+            timeout=30,
+        )
+        assert parked[0]["last_error"] == "ValueError: message exceeds the broker's frame size"
+        assert parked[0]["published_at"] is None
+        assert ATTEMPTS["too big"] == 0
+    finally:
+        await stopped(rt, worker)
+
+
+async def test_slow_preparation_blocks_no_writer(job_settings: Settings) -> None:
+    """A job's slow work happens before its transaction: other writes go on (SQLite too)."""
+    rt, worker = await started(job_settings)
+    try:
+        async with rt.db.transaction() as uow:
+            await uow.enqueue("testing.record_effect", {"key": "slow", "sleep_ms": 3000})
+        await eventually(lambda: _true(ATTEMPTS["slow"] == 1))  # preparing now
+        async with asyncio.timeout(1.5):
+            async with rt.db.transaction() as uow:
+                await uow.execute("INSERT INTO test_effect (key) VALUES ('web write')")
+        assert await eventually(lambda: _equals(effects(rt), ["slow", "web write"]))
+    finally:
+        await stopped(rt, worker)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_delayed_job_waits_and_keeps_its_time_when_republished(
+    job_settings: Settings,
+) -> None:
+    from datetime import timedelta
+
+    rt, worker = await started(job_settings)
+    try:
+        async with rt.db.transaction() as uow:
+            await uow.enqueue("testing.record_effect", {"key": "later"}, delay=timedelta(seconds=2))
+        await asyncio.sleep(0.8)
+        assert await effects(rt) == []
+        # Republishing (as after an in-process restart) must not start the delay over.
+        await rt.relay.recover_unfinished()
+        await rt.relay.publish_pending()
+        assert await eventually(lambda: effects(rt), timeout=10) == ["later"]
+        rows = await rt.db.fetch("SELECT created_at, not_before FROM outbox_message")
+        assert rows[0]["not_before"] is not None
+    finally:
+        await stopped(rt, worker)
+
+
+async def test_a_job_without_database_effects_still_runs_once(job_settings: Settings) -> None:
+    rt, worker = await started(job_settings)
+    key = f"noop-{secrets.token_hex(3)}"
+    try:
+        async with rt.db.transaction() as uow:
+            await uow.enqueue("testing.no_effect", {"key": key})
+        await eventually(lambda: rt.db.fetch("SELECT 1 AS one FROM job_run"))
+        rows = await rt.db.fetch(
+            "SELECT message_id, actor_name, queue_name, payload, tenant_id FROM outbox_message"
+        )
+        rt.broker.enqueue(to_message(rows[0]))
+        await asyncio.to_thread(rt.broker.join, "default", timeout=10_000)
+        assert ATTEMPTS[key] == 1
+    finally:
+        await stopped(rt, worker)

@@ -131,3 +131,43 @@ def test_a_data_dir_with_spaces_and_cjk(tmp_path: Path) -> None:
     s = Settings.from_env({"ARBITRAL_DATA_DIR": str(data)})
     assert s.database.sqlite_path == data / "arbitral.sqlite3"
     assert s.storage.root == data / "objects"
+
+
+def test_secrets_never_reach_display_strings(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        env(
+            tmp_path,
+            ARBITRAL_DATABASE_URL="postgresql://app:pw1@h/db?password=pw2&sslmode=require",
+            ARBITRAL_BROKER_URL="redis://:pw3@cache:6379/0?password=pw4",
+            ARBITRAL_STORAGE_URL="s3://AKIA:pw5@bucket?region=x",
+        )
+    )
+    shown = " ".join([s.database.display, s.broker.display, s.storage.display])
+    for secret in ("pw1", "pw2", "pw3", "pw4", "pw5"):
+        assert secret not in shown
+    assert "sslmode=require" in s.database.display
+    assert s.database.dsn is not None
+    assert "password=pw2" in s.database.dsn  # the driver still gets it
+
+
+def test_bucket_names_keep_their_case(tmp_path: Path) -> None:
+    s = Settings.from_env(env(tmp_path, ARBITRAL_STORAGE_URL="s3://k:s@Legacy.Bucket?region=x"))
+    assert s.storage.bucket == "Legacy.Bucket"
+
+
+def test_broker_port_out_of_range(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ARBITRAL_BROKER_URL: the port"):
+        Settings.from_env(env(tmp_path, ARBITRAL_BROKER_URL="redis://h:99999/0"))
+
+
+def test_migration_database_must_name_the_same_database(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(
+            env(
+                tmp_path,
+                ARBITRAL_DATABASE_URL="postgresql://app@h/one",
+                ARBITRAL_MIGRATION_DATABASE_URL="postgresql://owner@h/two",
+            )
+        )
+    assert info.value.variable == "ARBITRAL_MIGRATION_DATABASE_URL"
+    assert "same database" in str(info.value)

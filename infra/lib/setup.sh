@@ -3,7 +3,7 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
-PYTHON_BIN="${ARBITRAL_PYTHON:-python3.11}"
+PYTHON_BIN="${PYTHON:-python3.11}"  # PYTHON=python3.12 infra/test to choose another
 command -v "$PYTHON_BIN" >/dev/null 2>&1 || PYTHON_BIN=python3
 
 # Debian packages: Pango for WeasyPrint, HarfBuzz's subsetter (fast font subsetting),

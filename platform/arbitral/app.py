@@ -66,6 +66,12 @@ def create_app(
                 await worker.start()
             app.state.inprocess_worker = worker
             rt.relay.start()
+            if settings.secret_key is None and not settings.embedded:
+                log.warning(
+                    "app.generated_secret_key",
+                    path=str(settings.data_dir / "secret_key"),
+                    hint="set ARBITRAL_SECRET_KEY, the same on every web process",
+                )
             log.info(
                 "app.started",
                 database=settings.database.display,

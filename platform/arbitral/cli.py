@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from arbitral import __version__
+from arbitral.errors import first_line
 from arbitral.settings import ConfigError, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,7 +44,12 @@ def reports_config_errors(fn: F) -> F:
 
 
 def load_settings() -> Settings:
-    return Settings.from_env()
+    """The settings, with logging set up from them (records go to stderr, never stdout)."""
+    from arbitral.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -188,10 +194,8 @@ def worker(threads: int | None, queues: tuple[str, ...], modules: tuple[str, ...
     (jobs in progress finish, unstarted ones go back to the broker).
     """
     from arbitral.jobs.worker import run_worker_process
-    from arbitral.logs import configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
     run_worker_process(settings, job_modules=modules, threads=threads, queues=set(queues) or None)
 
 
@@ -227,6 +231,18 @@ async def _migrate(settings: Settings) -> list[str]:
     await db.open()
     try:
         return await run_migrations(db)
+    except Exception as exc:
+        if type(exc).__module__.startswith(("asyncpg", "sqlite3")):
+            variable = settings.migration_database.variable
+            hint = (
+                "; migrations run as the owner role (ARBITRAL_MIGRATION_DATABASE_URL)"
+                if "permission denied" in str(exc) or "must be owner" in str(exc)
+                else ""
+            )
+            raise ConfigError(
+                variable, f"{settings.migration_database.display}: {first_line(exc)}{hint}"
+            ) from None
+        raise
     finally:
         await db.close()
 

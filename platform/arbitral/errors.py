@@ -94,3 +94,9 @@ class ServiceUnavailable(ProblemError):
     status = 503
     slug = "service-unavailable"
     title = "Service unavailable"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type's name), for one-line reports."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,29 +64,54 @@ def build_runtime(settings: Settings, *, job_modules: tuple[str, ...] = ()) -> R
     )
 
 
+MIN_SECRET_KEY_LENGTH = 32
+
+
 def resolve_secret_key(settings: Settings) -> bytes:
     """``ARBITRAL_SECRET_KEY``, or a random key kept in the data directory.
 
     The generated key suits one machine; several web processes on several
-    machines must share ``ARBITRAL_SECRET_KEY``.
+    machines must share ``ARBITRAL_SECRET_KEY`` (the web app warns at start-up
+    when it runs on production backends without it). The file is written whole (temporary
+    file, then rename) so a crash or a second process never sees half a key.
     """
     if settings.secret_key:
         return settings.secret_key.encode()
     path = Path(settings.data_dir) / "secret_key"
+    key = _read_key(path)
+    if key is None:
+        candidate = secrets.token_urlsafe(48).encode()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(candidate)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temp, path)  # fails if another process got there first
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(temp)
+        except OSError as exc:
+            raise ConfigError("ARBITRAL_DATA_DIR", f"cannot write {path}: {exc.strerror}") from exc
+        key = _read_key(path)
+        assert key is not None
+    return key
+
+
+def _read_key(path: Path) -> bytes | None:
     try:
-        return path.read_bytes().strip()
+        key = path.read_bytes().strip()
     except FileNotFoundError:
-        pass
+        return None
     except OSError as exc:
         raise ConfigError("ARBITRAL_DATA_DIR", f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48).encode()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError("ARBITRAL_DATA_DIR", f"cannot write {path}: {exc.strerror}") from exc
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            "ARBITRAL_DATA_DIR",
+            f"{path} holds a key of {len(key)} bytes; at least {MIN_SECRET_KEY_LENGTH} are "
+            "needed (delete the file to have a new key generated)",
+        )
     return key

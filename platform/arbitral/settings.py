@@ -28,16 +28,26 @@ class ConfigError(Exception):
         self.problem = problem
 
 
+_SECRET_OPTIONS = ("password", "passwd", "secret", "token", "key", "credential")
+
+
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for logs and messages)."""
+    """The URL with its password, and any secret-looking query option, as ``***``.
+
+    Used wherever a URL reaches a log, a message or a response.
+    """
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        name = user.split(":", 1)[0]
+        parts = parts._replace(netloc=f"{name}:***@{host}")
+    if parts.query:
+        query = [
+            (k, "***" if any(word in k.lower() for word in _SECRET_OPTIONS) else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return parts.geturl()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +161,11 @@ class Settings:
         migration_database = (
             parse_database_url(mig_var, env[mig_var]) if env.get(mig_var) else database
         )
-        if migration_database.dialect != database.dialect:
+        if _database_identity(migration_database) != _database_identity(database):
             raise ConfigError(
                 mig_var,
-                f"is {migration_database.dialect} but {db_var} is {database.dialect}; "
-                "both must name the same database",
+                f"names {_database_identity(migration_database)} but {db_var} names "
+                f"{_database_identity(database)}; both must name the same database",
             )
         st_var = f"{PREFIX}STORAGE_URL"
         storage = parse_storage_url(st_var, env.get(st_var) or file_url(data_dir / "objects"))
@@ -277,6 +287,13 @@ def _int_option(variable: str, options: Mapping[str, str], key: str, default: in
     return value
 
 
+def _database_identity(config: DatabaseConfig) -> str:
+    if config.dialect == "sqlite":
+        return f"sqlite:{config.sqlite_path}"
+    # Hosts and ports may differ (a pooler for the app, the primary for migrations).
+    return f"postgresql database {urlsplit(config.dsn or '').path.lstrip('/')}"
+
+
 def parse_database_url(variable: str, url: str) -> DatabaseConfig:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -345,7 +362,7 @@ def parse_storage_url(variable: str, url: str) -> StorageConfig:
             root=Path(unquote(parts.path)).expanduser().resolve(),
         )
     if scheme == "s3":
-        bucket = parts.hostname
+        bucket = unquote(parts.netloc.rpartition("@")[2])
         if not bucket:
             raise ConfigError(variable, "an S3 URL names the bucket: s3://bucket?region=...")
         options = _query(
@@ -399,6 +416,10 @@ def parse_broker_url(variable: str, url: str) -> BrokerConfig:
     }
     if scheme in {"inprocess", "memory"}:
         return BrokerConfig(kind="inprocess", **common)  # type: ignore[arg-type]
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(variable, "the port is not a number between 0 and 65535") from None
     if scheme in {"redis", "rediss"}:
         if not parts.hostname:
             raise ConfigError(variable, "a Redis URL needs a host: redis://127.0.0.1:6379/0")

@@ -167,6 +167,19 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if is_transient_database_error(exc):
+        log.warning("http.database_busy", error=str(exc))
+        return problem_response(
+            Problem(
+                type=problem_type("busy"),
+                title="Busy",
+                status=503,
+                detail="The database is busy; nothing was changed. Retry shortly.",
+                instance=request.url.path,
+                request_id=current_request_id(),
+            ),
+            headers={"Retry-After": "1"},
+        )
     log.exception("http.unhandled", error_type=type(exc).__name__)
     return problem_response(
         Problem(
@@ -179,6 +192,28 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
             request_id=current_request_id(),
         )
     )
+
+
+_TRANSIENT_POSTGRES = {
+    "DeadlockDetectedError",
+    "SerializationError",
+    "LockNotAvailableError",
+    "TooManyConnectionsError",
+    "CannotConnectNowError",
+    "ConnectionDoesNotExistError",
+    "QueryCanceledError",
+}
+
+
+def is_transient_database_error(exc: BaseException) -> bool:
+    """Contention or a passing outage: the action rolled back and may simply be retried."""
+    module = type(exc).__module__
+    if module.startswith("sqlite3") or type(exc).__name__ == "OperationalError":
+        text = str(exc).lower()
+        return "locked" in text or "busy" in text
+    if module.startswith("asyncpg"):
+        return type(exc).__name__ in _TRANSIENT_POSTGRES
+    return False
 
 
 def _as_list(extra: Any) -> list[Any]:

@@ -206,7 +206,9 @@ def _run_child(scenario: str, source: Path, target: str, size_mib: int, expected
         peak_delta_mib=round(peak - rss_before, 1),
         peak_reset=bool(figures["peak_reset"]),
         sha256=str(figures["sha256"]),
-        sha256_match=figures["sha256"] == expected,
+        # Both the digest computed while streaming and the bytes read back from the store.
+        sha256_match=figures["sha256"] == expected
+        and figures.get("stored_sha256", expected) == expected,
         detail=str(figures.get("detail", "")),
     )
 
@@ -267,17 +269,19 @@ def _reset_peak() -> bool:
     return True
 
 
-Measured = Callable[[], tuple[str, str]]
-"""The measured part of a scenario: returns (sha256, detail)."""
+Readback = Callable[[], str] | None
+Measured = Callable[[], tuple[str, str, Readback]]
+"""The measured part of a scenario: returns (sha256, detail, readback), where
+``readback`` (run after the measurement) hashes the bytes the store now holds."""
 
 
 def _baseline(source: Path, _target: str) -> Measured:
-    def run() -> tuple[str, str]:
+    def run() -> tuple[str, str, Readback]:
         digest = hashlib.sha256()
         with source.open("rb") as handle:
             while data := handle.read(CHUNK):
                 digest.update(data)
-        return digest.hexdigest(), ""
+        return digest.hexdigest(), "", None
 
     return run
 
@@ -297,17 +301,19 @@ def _local(source: Path, target: str) -> Measured:
     import anyio
 
     from arbitral.settings import file_url, parse_storage_url
+    from arbitral.storage.interfaces import parse_key
     from arbitral.storage.local import LocalObjectStore
 
     config = parse_storage_url("bench", file_url(Path(target)))
     store = LocalObjectStore(config, public_url="http://127.0.0.1", secret_key=os.urandom(32))
     found = anyio.run(store.check)
 
-    def run() -> tuple[str, str]:
+    def run() -> tuple[str, str, Readback]:
         async def put() -> str:
-            return (await store.put(NAMESPACE, _file_chunks(source))).sha256
+            return (await store.put(NAMESPACE, _file_chunks(source))).key
 
-        return anyio.run(put), found
+        key = anyio.run(put)
+        return parse_key(key)[1], found, lambda: anyio.run(_read_back, store, key)
 
     return run
 
@@ -317,28 +323,41 @@ def _s3(source: Path, target: str) -> Measured:
     import anyio.to_thread
 
     from arbitral.settings import parse_storage_url
+    from arbitral.storage.interfaces import parse_key
     from arbitral.storage.s3 import S3ObjectStore
 
     store = S3ObjectStore(parse_storage_url("--s3-url", target))
     found = anyio.run(store.check)  # fails fast, and loads the client before measuring
 
-    def run() -> tuple[str, str]:
+    def run() -> tuple[str, str, Readback]:
         async def put() -> str:
+            return (await store.put(NAMESPACE, _file_chunks(source))).key
+
+        key = anyio.run(put)
+
+        async def read_back_and_remove() -> str:
             try:
-                stored = await store.put(NAMESPACE, _file_chunks(source))
+                return await _read_back(store, key)
+            finally:
                 # The benchmark's object is of no use: remove it (the store never deletes).
-                name = store.name_of(stored.key)
+                name = store.name_of(key)
                 with contextlib.suppress(Exception):
                     await anyio.to_thread.run_sync(
                         lambda: store.client.delete_object(Bucket=store.bucket, Key=name)
                     )
-                return stored.sha256
-            finally:
                 await store.close()
 
-        return anyio.run(put), found
+        return parse_key(key)[1], found, lambda: anyio.run(read_back_and_remove)
 
     return run
+
+
+async def _read_back(store: Any, key: str) -> str:
+    """SHA-256 of the bytes the store holds under ``key``, read back through its API."""
+    digest = hashlib.sha256()
+    async for data in store.open(key):
+        digest.update(data)
+    return digest.hexdigest()
 
 
 _CHILDREN: dict[str, Callable[[Path, str], Measured]] = {
@@ -354,16 +373,19 @@ def _child_main(argv: list[str]) -> int:
     rss_before = _status_kib("VmRSS")
     peak_reset = _reset_peak()
     started = time.perf_counter()
-    digest, detail = measured()
+    digest, detail, readback = measured()
     seconds = time.perf_counter() - started
+    peak_rss = _status_kib("VmHWM")
     figures = {
         "seconds": seconds,
         "rss_before_kib": rss_before,
-        "peak_rss_kib": _status_kib("VmHWM"),
+        "peak_rss_kib": peak_rss,
         "peak_reset": peak_reset,
         "sha256": digest,
         "detail": detail,
     }
+    if readback is not None:
+        figures["stored_sha256"] = readback()
     print(json.dumps(figures))
     return 0
 

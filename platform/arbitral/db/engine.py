@@ -14,6 +14,7 @@ from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.table import Table
 
 from arbitral import piccolo_conf
+from arbitral.errors import first_line
 from arbitral.settings import ConfigError, DatabaseConfig
 
 if TYPE_CHECKING:
@@ -96,10 +97,16 @@ class Database:
         return self.config.dialect == "postgres"
 
     async def open(self) -> None:
-        """Bind the tables to this engine and open the pool (PostgreSQL)."""
-        bind(self.engine)
+        """Open the pool (PostgreSQL) and bind Piccolo's tables to this engine.
+
+        Opening an open database does nothing. The platform's own statements
+        go through :meth:`transaction` and :meth:`fetch`, which always use this
+        engine; the global binding serves Piccolo's table API and its
+        migration machinery, for the process's one database.
+        """
         if self._opened:
             return
+        bind(self.engine)
         try:
             if isinstance(self.engine, ArbitralPostgresEngine):
                 await self.engine.start_connection_pool(
@@ -124,14 +131,14 @@ class Database:
         except (TimeoutError, OSError) as exc:
             await self._close_pool()
             raise ConfigError(
-                self.config.variable, f"cannot connect to {self.config.display}: {_reason(exc)}"
+                self.config.variable, f"cannot connect to {self.config.display}: {first_line(exc)}"
             ) from exc
         except Exception as exc:
             await self._close_pool()
             if _is_database_error(exc):
                 raise ConfigError(
                     self.config.variable,
-                    f"cannot use {self.config.display}: {_reason(exc)}",
+                    f"cannot use {self.config.display}: {first_line(exc)}",
                 ) from exc
             raise
         self._opened = True
@@ -173,8 +180,3 @@ def _querystring(sql: str, args: tuple[Any, ...]) -> Any:
 def _is_database_error(exc: BaseException) -> bool:
     module = type(exc).__module__
     return module.startswith(("asyncpg", "sqlite3", "aiosqlite"))
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text

@@ -3,14 +3,16 @@
 Every action of the platform runs inside exactly one :class:`UnitOfWork`. It
 
 * opens the transaction (``BEGIN IMMEDIATE`` on SQLite so that a writer never
-  has to upgrade its lock; a pooled connection on PostgreSQL),
+  has to upgrade its lock; a pooled connection on PostgreSQL), and gives the
+  connection back if even that fails;
 * sets the tenant of the transaction first thing on PostgreSQL
-  (``set_config('app.tenant_id', …, true)``) for row-level security,
-* collects the jobs the action causes as outbox rows in the same transaction,
-* and runs after-commit hooks (publishing the outbox) only once the commit
-  has succeeded. A failed commit rolls back and releases the connection.
+  (``set_config('app.tenant_id', …, true)``) for row-level security;
+* collects the jobs the action causes as outbox rows in the same transaction;
+* runs after-commit hooks (publishing the outbox) only once the commit has
+  succeeded. A failed commit rolls back and releases the connection.
 
-Units of work nest: an inner one joins the outer transaction.
+A unit of work opened inside another is a savepoint: if its block fails, its
+writes (and its after-commit hooks) are undone and the outer one carries on.
 """
 
 from __future__ import annotations
@@ -18,16 +20,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import structlog
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import TransactionType
 from piccolo.querystring import QueryString
 
 if TYPE_CHECKING:
     from arbitral.db.engine import Database
+
+log = structlog.get_logger(__name__)
 
 _current: ContextVar[UnitOfWork | None] = ContextVar("arbitral_uow", default=None)
 
@@ -39,7 +45,8 @@ class UnitOfWork:
         self.enqueued: list[UUID] = []
         self._after_commit: list[Callable[[], None]] = []
         self._tx: Any = None
-        self._outer: UnitOfWork | None = None
+        self._parent: UnitOfWork | None = None
+        self._savepoint: Any = None
         self._token: Token[UnitOfWork | None] | None = None
 
     @staticmethod
@@ -51,19 +58,33 @@ class UnitOfWork:
     def is_postgres(self) -> bool:
         return self.database.is_postgres
 
+    @property
+    def _root(self) -> UnitOfWork:
+        return self._parent._root if self._parent is not None else self
+
     async def __aenter__(self) -> UnitOfWork:
-        outer = _current.get()
-        if outer is not None:
-            if outer.tenant_id != self.tenant_id:
+        parent = _current.get()
+        if parent is not None:
+            if parent.database is not self.database:
+                raise RuntimeError("a nested unit of work must use the database of the outer one")
+            if parent.tenant_id != self.tenant_id:
                 raise RuntimeError("a nested unit of work must keep the tenant of the outer one")
-            self._outer = outer
-            return outer
+            self._parent = parent
+            self._savepoint = await parent._root._tx.savepoint()
+            self._token = _current.set(self)
+            return self
         engine = self.database.engine
         if isinstance(engine, PostgresEngine):
             tx = engine.transaction()
         else:
             tx = engine.transaction(transaction_type=TransactionType.immediate)
-        await tx.__aenter__()
+        try:
+            await tx.__aenter__()
+        except BaseException:
+            # Piccolo took a connection, then BEGIN failed (lock timeout, cancellation):
+            # give the connection back, or the pool (or a SQLite thread) leaks.
+            await _release(engine, getattr(tx, "connection", None))
+            raise
         self._tx = tx
         self._token = _current.set(self)
         try:
@@ -83,13 +104,32 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._outer is not None:
+        if self._parent is not None:
+            await self._leave_savepoint(exc)
             return
         await self._finish(exc)
         if exc is None:
             for hook in self._after_commit:
-                hook()
+                try:
+                    hook()
+                except Exception:  # the action committed: a hook must not undo that
+                    log.exception("uow.after_commit_failed", hook=getattr(hook, "__name__", hook))
             self.database.notify_committed(self)
+
+    async def _leave_savepoint(self, exc: BaseException | None) -> None:
+        assert self._parent is not None
+        try:
+            if exc is None:
+                await self._savepoint.release()
+                self._parent._after_commit.extend(self._after_commit)
+                self._parent.enqueued.extend(self.enqueued)
+            else:
+                with contextlib.suppress(Exception):  # the outer rollback will clean up
+                    await self._savepoint.rollback_to()
+        finally:
+            if self._token is not None:
+                _current.reset(self._token)
+                self._token = None
 
     async def _finish(self, exc: BaseException | None) -> None:
         tx = self._tx
@@ -120,8 +160,8 @@ class UnitOfWork:
     # -- inside the transaction ------------------------------------------------
 
     def after_commit(self, hook: Callable[[], None]) -> None:
-        """Run ``hook`` once the outermost transaction has committed."""
-        (self._outer or self)._after_commit.append(hook)
+        """Run ``hook`` once the outermost transaction has committed (not if it rolls back)."""
+        self._after_commit.append(hook)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """A raw query in this transaction; ``{}`` marks each argument."""
@@ -134,7 +174,7 @@ class UnitOfWork:
     @property
     def connection(self) -> Any:
         """The driver connection (asyncpg or aiosqlite) of this transaction."""
-        return (self._outer or self)._tx.connection
+        return self._root._tx.connection
 
     async def enqueue(
         self,
@@ -142,17 +182,27 @@ class UnitOfWork:
         payload: Mapping[str, Any] | None = None,
         *,
         tenant_id: UUID | None = None,
-        delay_ms: int = 0,
+        delay: timedelta | None = None,
     ) -> UUID:
         """Write a job to the outbox; it is published only after commit."""
         from arbitral.jobs.outbox import add_to_outbox
 
-        owner = self._outer or self
         message_id = await add_to_outbox(
+            self,
             job,
             dict(payload or {}),
-            tenant_id=tenant_id if tenant_id is not None else owner.tenant_id,
-            delay_ms=delay_ms,
+            tenant_id=tenant_id if tenant_id is not None else self.tenant_id,
+            delay=delay,
         )
-        owner.enqueued.append(message_id)
+        self.enqueued.append(message_id)
         return message_id
+
+
+async def _release(engine: Any, connection: Any) -> None:
+    if connection is None:
+        return
+    with contextlib.suppress(Exception):
+        if isinstance(engine, PostgresEngine) and engine.pool is not None:
+            await engine.pool.release(connection)
+        else:
+            await connection.close()

@@ -11,9 +11,10 @@ class Liveness(msgspec.Struct):
 
 
 class BackendCheck(msgspec.Struct):
+    """One backend's state; what was found stays in the log (the endpoint is public)."""
+
     name: str
     ok: bool
-    detail: str
 
 
 class Readiness(msgspec.Struct):

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 
 from arbitral.db.migrate import migration_state
+from arbitral.errors import first_line
 from arbitral.settings import BrokerConfig, ConfigError
 from arbitral.storage.errors import StorageError
 
@@ -81,13 +82,9 @@ async def check_database(db: Database) -> CheckResult:
                 variable,
             )
         if state.unknown:
-            return CheckResult(
-                "database",
-                False,
-                f"{variable}: {where}: the database has migrations this release does not know "
-                f"({', '.join(state.unknown)}); run the newer release",
-                variable,
-            )
+            # A newer release has migrated (a rolling deploy): migrations are safe for the
+            # running version, so this one keeps serving until it is replaced.
+            migrations += f" (+{len(state.unknown)} from a newer release)"
         return CheckResult("database", True, f"{where}, {migrations}", variable)
     except ConfigError as exc:
         return CheckResult("database", False, str(exc), variable)
@@ -177,8 +174,3 @@ async def check_all(runtime: Runtime, *, worker_running: bool | None = None) -> 
             ),
         )
     )
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

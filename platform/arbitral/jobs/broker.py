@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -11,11 +10,11 @@ import structlog
 from dramatiq import Broker
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, SkipMessage
 
-from arbitral.jobs.registry import JobContext, JobSpec, registered_jobs
-from arbitral.jobs.tables import JobRun
-from arbitral.settings import BrokerConfig
+from arbitral.jobs.registry import JobSpec, registered_jobs
+from arbitral.jobs.runner import record_dead, run_job
+from arbitral.settings import BrokerConfig, ConfigError
 
 if TYPE_CHECKING:
     from arbitral.runtime import Runtime
@@ -42,6 +41,17 @@ def build_broker(config: BrokerConfig) -> Broker:
 
     Building connects nowhere: Redis and RabbitMQ clients connect lazily.
     """
+    try:
+        broker = _new_broker(config)
+    except ValueError as exc:  # malformed client options in the URL (port, timeouts, …)
+        raise ConfigError(config.variable, f"{config.display}: {exc}") from None
+    broker.add_middleware(DeadJobRecorder())
+    for spec in registered_jobs().values():
+        declare_actor(broker, spec)
+    return broker
+
+
+def _new_broker(config: BrokerConfig) -> Broker:
     broker: Broker
     if config.kind == "inprocess":
         broker = StubBroker()
@@ -61,9 +71,6 @@ def build_broker(config: BrokerConfig) -> Broker:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         broker = RabbitmqBroker(url=config.client_url, confirm_delivery=True)
-    broker.add_middleware(DeadJobRecorder())
-    for spec in registered_jobs().values():
-        declare_actor(broker, spec)
     return broker
 
 
@@ -87,7 +94,9 @@ def declare_actor(broker: Broker, spec: JobSpec) -> dramatiq.Actor[Any, Any]:
 
 def _actor_fn(spec: JobSpec) -> Any:
     async def run(job_id: str, tenant_id: str | None, payload: dict[str, Any]) -> None:
-        await run_job(spec, UUID(job_id), UUID(tenant_id) if tenant_id else None, payload)
+        await run_job(
+            job_runtime(), spec, UUID(job_id), UUID(tenant_id) if tenant_id else None, payload
+        )
 
     run.__name__ = spec.name.replace(".", "_")
     run.__qualname__ = run.__name__
@@ -95,52 +104,41 @@ def _actor_fn(spec: JobSpec) -> Any:
     return run
 
 
-async def run_job(
-    spec: JobSpec, job_id: UUID, tenant_id: UUID | None, payload: dict[str, Any]
-) -> None:
-    """Run one delivery of a job: its effect and its "done" record in one transaction."""
-    runtime = job_runtime()
-    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
-        claimed = await uow.fetch(
-            "INSERT INTO job_run (job_id, actor_name, status, finished_at) "
-            "VALUES ({}, {}, 'done', {}) ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
-            job_id,
-            spec.name,
-            datetime.now(UTC),
-        )
-        if not claimed:
-            log.info("job.already_done", job=spec.name, job_id=str(job_id))
-            return
-        ctx = JobContext(runtime=runtime, uow=uow, job_id=job_id, tenant_id=tenant_id, attempt=0)
-        await spec.fn(ctx, **payload)
-    log.info("job.done", job=spec.name, job_id=str(job_id))
+def _unknown(message: Any) -> str:
+    return f"no job named {message.actor_name!r} in this release"
 
 
 class DeadJobRecorder(Middleware):
-    """Records a job that exhausted its retries as "dead", for operators and recovery."""
+    """Records jobs that will not run as "dead" in ``job_run``, for operators and recovery:
+    jobs that exhausted their retries, and jobs this release does not know (renamed or
+    removed since they were enqueued), which are skipped instead of failing forever."""
+
+    def before_process_message(self, broker: Broker, message: Any) -> None:
+        if message.actor_name not in broker.actors:
+            self._record(message, _unknown(message))
+            raise SkipMessage(message.actor_name)
 
     def after_nack(self, broker: Broker, message: Any) -> None:
+        # Dramatiq's consumer rejects a message for an unknown actor before any middleware.
+        if message.actor_name not in broker.actors:
+            detail: str | None = _unknown(message)
+        else:
+            lines = str(message.options.get("traceback") or "").strip().splitlines()
+            detail = lines[-1][:2000] if lines else None
+        self._record(message, detail)
+        if isinstance(broker, StubBroker):
+            # The in-process broker would keep dead letters in memory for ever; job_run has them.
+            # (Emptied in place: its consumers hold a reference to the list.)
+            dead = broker.dead_letters_by_queue[message.queue_name]
+            dead[:] = [m for m in dead if m.message_id != message.message_id]
+
+    def _record(self, message: Any, detail: str | None) -> None:
+        log.error("job.dead", job=message.actor_name, job_id=message.message_id, detail=detail)
         loop_thread = get_event_loop_thread()
         if loop_thread is None or _runtime is None:
             return
-        error = message.options.get("traceback") or ""
-        detail = str(error).strip().splitlines()[-1][:2000] if error else None
         try:
-            loop_thread.run_coroutine(_record_dead(message.message_id, message.actor_name, detail))
+            job_id = UUID(message.message_id)
+            loop_thread.run_coroutine(record_dead(_runtime, job_id, message.actor_name, detail))
         except Exception as exc:  # never let bookkeeping take the worker down
             log.warning("job.dead_record_failed", job_id=message.message_id, error=str(exc))
-        log.error("job.dead", job=message.actor_name, job_id=message.message_id, detail=detail)
-
-
-async def _record_dead(job_id: str, actor_name: str, detail: str | None) -> None:
-    runtime = job_runtime()
-    async with runtime.db.transaction():
-        await JobRun.insert(
-            JobRun(
-                job_id=UUID(job_id),
-                actor_name=actor_name,
-                status="dead",
-                finished_at=datetime.now(UTC),
-                detail=detail,
-            )
-        ).on_conflict(action="DO NOTHING")

@@ -1,9 +1,10 @@
 """The registry of jobs, independent of any broker.
 
-A job is an async function ``fn(ctx, **payload)`` registered with :func:`job`.
-Registering binds nothing: the broker built from the settings declares one
-Dramatiq actor per registered job (:func:`arbitral.jobs.broker.build_broker`),
-so importing a context's ``actors.py`` never connects anywhere.
+A job is an async function ``fn(ctx, **payload)`` registered with :func:`job`;
+``ctx`` is a :class:`arbitral.jobs.runner.JobContext`. Registering binds
+nothing: the broker built from the settings declares one Dramatiq actor per
+registered job (:func:`arbitral.jobs.broker.build_broker`), so importing a
+context's ``actors.py`` never connects anywhere.
 """
 
 from __future__ import annotations
@@ -12,28 +13,12 @@ import importlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from uuid import UUID
-
-if TYPE_CHECKING:
-    from arbitral.db.uow import UnitOfWork
-    from arbitral.runtime import Runtime
+from typing import Any
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 # The modules whose import registers the platform's jobs, one per context.
 JOB_MODULES: list[str] = []
-
-
-@dataclass(frozen=True, slots=True)
-class JobContext:
-    """What a running job gets besides its payload."""
-
-    runtime: Runtime
-    uow: UnitOfWork
-    job_id: UUID
-    tenant_id: UUID | None
-    attempt: int
 
 
 JobFn = Callable[..., Awaitable[None]]
@@ -64,10 +49,11 @@ def job(
 ) -> Callable[[JobFn], JobFn]:
     """Register ``fn`` as the job ``name`` (``context.verb``, e.g. ``awards.render``).
 
-    The function runs inside a unit of work (``ctx.uow``) that also records
-    the job as done, so its database effects happen exactly once however often
-    the broker delivers it. Effects outside the database must be idempotent
-    on ``ctx.job_id``.
+    The job writes its database effects in ``async with ctx.transaction() as
+    uow:``, which also records the job as done, so the effects happen exactly
+    once however often the broker delivers it. Slow work (rendering, calling
+    out) belongs before that block, so the transaction stays short. Effects
+    outside the database must be idempotent on ``ctx.job_id``.
     """
     if not _NAME.match(name):
         raise ValueError(f"job name {name!r} must look like 'context.verb'")

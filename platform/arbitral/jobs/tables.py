@@ -23,9 +23,11 @@ class OutboxMessage(Table, tablename="outbox_message"):
     queue_name = Varchar(length=100)
     payload = JSON()
     tenant_id = UUID(null=True, default=None)
-    delay_ms = Integer(default=0)
     created_at = Timestamptz()
+    # The job must not run before this instant (delayed jobs); kept across republishing.
+    not_before = Timestamptz(null=True, default=None)
     published_at = Timestamptz(null=True, default=None, index=True)
+    # Attempts that failed for this row alone; past MAX_PUBLISH_ATTEMPTS the row is parked.
     publish_attempts = Integer(default=0)
     last_error = Text(null=True, default=None)
 

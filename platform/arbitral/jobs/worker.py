@@ -22,7 +22,8 @@ import structlog
 from dramatiq import Broker
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 
-from arbitral.health.services import first_line, probe_broker
+from arbitral.errors import first_line
+from arbitral.health.services import probe_broker
 from arbitral.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
