@@ -29,19 +29,21 @@ ensure_debian_packages() {
   fi
 }
 
+# ensure_venv [dev]: the package (and, with "dev", the test and lint tools) in .venv.
 ensure_venv() {
+  local extra="${1:-}" target="$ROOT"
+  [ -n "$extra" ] && target="$ROOT[$extra]"
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating the virtualenv in .venv ($("$PYTHON_BIN" --version))"
     "$PYTHON_BIN" -m venv "$VENV"
   fi
-  local stamp="$VENV/.arbitral-install"
+  local stamp="$VENV/.arbitral-install${extra:+-$extra}"
   local want
   want="$(cat "$ROOT/pyproject.toml" "$ROOT/infra/constraints.txt" | sha256sum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    say "installing Python packages (pinned by infra/constraints.txt)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    say "installing Python packages${extra:+ with the $extra tools} (pinned by infra/constraints.txt)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-      -c "$ROOT/infra/constraints.txt" -e "$ROOT[dev]"
+      -c "$ROOT/infra/constraints.txt" -e "$target"
     echo "$want" > "$stamp"
   fi
 }
