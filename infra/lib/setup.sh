@@ -42,8 +42,9 @@ ensure_venv() {
   want="$(cat "$ROOT/pyproject.toml" "$ROOT/infra/constraints.txt" | sha256sum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing Python packages${extra:+ with the $extra tools} (pinned by infra/constraints.txt)"
+    # (This machine's pip configuration names local indexes that may not exist: hush that.)
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-      -c "$ROOT/infra/constraints.txt" -e "$target"
+      -c "$ROOT/infra/constraints.txt" -e "$target" 2> >(grep -v "^WARNING: Location 'file:" >&2)
     echo "$want" > "$stamp"
   fi
 }
