@@ -14,7 +14,10 @@ from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 
 from arbitral.app import create_app
+from arbitral.db.engine import Database
+from arbitral.db.migrate import migrate
 from arbitral.errors import FieldProblem, ValidationFailed
+from arbitral.settings import Settings
 from tests.conftest import make_settings
 
 
@@ -38,17 +41,19 @@ def file_claim(data: JSONBody[Filing]) -> Filing:
     return data
 
 
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    from arbitral.db.engine import Database
-    from arbitral.db.migrate import migrate
-
+async def migrated_settings(tmp_path: Path) -> Settings:
+    """Embedded settings under ``tmp_path`` with the database migrated."""
     settings = make_settings(tmp_path)
     db = Database(settings.database)
     await db.open()
     await migrate(db)
     await db.close()
-    app = create_app(settings)
+    return settings
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    app = create_app(await migrated_settings(tmp_path))
     app.register(boom)
     app.register(file_claim)
     async with AsyncTestClient(app) as test_client:
@@ -154,14 +159,7 @@ async def test_openapi_document(client: AsyncTestClient[Litestar]) -> None:
 async def test_ready_is_503_problem_when_a_backend_fails(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from arbitral.db.engine import Database
-    from arbitral.db.migrate import migrate
-
-    settings = make_settings(tmp_path)
-    db = Database(settings.database)
-    await db.open()
-    await migrate(db)
-    await db.close()
+    settings = await migrated_settings(tmp_path)
     app = create_app(settings)
     async with AsyncTestClient(app) as test_client:
         root = settings.storage.root

@@ -13,7 +13,6 @@ import importlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -93,6 +92,3 @@ def get_job(name: str) -> JobSpec:
 def registered_jobs() -> dict[str, JobSpec]:
     return dict(_registry)
 
-
-def describe(spec: JobSpec) -> dict[str, Any]:
-    return {"name": spec.name, "queue": spec.queue, "max_retries": spec.max_retries}
