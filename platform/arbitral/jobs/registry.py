@@ -91,4 +91,3 @@ def get_job(name: str) -> JobSpec:
 
 def registered_jobs() -> dict[str, JobSpec]:
     return dict(_registry)
-
