@@ -171,3 +171,23 @@ def test_migration_database_must_name_the_same_database(tmp_path: Path) -> None:
         )
     assert info.value.variable == "ARBITRAL_MIGRATION_DATABASE_URL"
     assert "same database" in str(info.value)
+
+
+def test_key_encryption_key(tmp_path: Path) -> None:
+    import base64
+
+    raw = bytes(range(32))
+    for given in (
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        raw.hex(),
+    ):
+        s = Settings.from_env(env(tmp_path, ARBITRAL_KEY_ENCRYPTION_KEY=given))
+        assert s.key_encryption_key == raw
+    shown = repr(Settings.from_env(env(tmp_path, ARBITRAL_KEY_ENCRYPTION_KEY=raw.hex())))
+    assert "key_encryption_key=" not in shown
+    assert repr(raw) not in shown
+    for bad, fragment in (("c2hvcnQ=", "got 5"), ("not base64 at all!", "base64 or hex")):
+        with pytest.raises(ConfigError, match=fragment) as info:
+            Settings.from_env(env(tmp_path, ARBITRAL_KEY_ENCRYPTION_KEY=bad))
+        assert info.value.variable == "ARBITRAL_KEY_ENCRYPTION_KEY"

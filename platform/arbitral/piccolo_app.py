@@ -9,6 +9,12 @@ from piccolo.conf.apps import AppConfig, table_finder
 # One module per bounded context that owns tables.
 TABLE_MODULES = [
     "arbitral.jobs.tables",
+    "arbitral.tenancy.tables",
+    "arbitral.audit.tables",
+    "arbitral.identity.tables",
+    "arbitral.auth.tables",
+    "arbitral.keys.tables",
+    "arbitral.notify.tables",
 ]
 
 APP_CONFIG = AppConfig(

@@ -8,6 +8,8 @@ test) calls :meth:`Settings.from_env` once and passes the frozen result to
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import os
 from collections.abc import Mapping
@@ -132,6 +134,8 @@ class Settings:
     log_level: str = "INFO"
     log_format: LogFormat = "console"
     secret_key: str | None = field(default=None, repr=False)
+    key_encryption_key: bytes | None = field(default=None, repr=False)
+    tenants_dir: Path = Path("tenants")
     worker_threads: int = 4
     relay_interval_s: float = 2.0
 
@@ -191,6 +195,10 @@ class Settings:
         secret = env.get(f"{PREFIX}SECRET_KEY") or None
         if secret is not None and len(secret) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY", "must be at least 32 characters long")
+        kek = parse_key_encryption_key(
+            f"{PREFIX}KEY_ENCRYPTION_KEY", env.get(f"{PREFIX}KEY_ENCRYPTION_KEY") or None
+        )
+        tenants_dir = Path(env.get(f"{PREFIX}TENANTS_DIR") or "tenants").expanduser().resolve()
 
         return cls(
             data_dir=data_dir,
@@ -204,6 +212,8 @@ class Settings:
             log_level=level,
             log_format=fmt,  # type: ignore[arg-type]
             secret_key=secret,
+            key_encryption_key=kek,
+            tenants_dir=tenants_dir,
             worker_threads=_int(env, f"{PREFIX}WORKER_THREADS", 4, minimum=1, maximum=256),
             relay_interval_s=_float(env, f"{PREFIX}RELAY_INTERVAL", 2.0, minimum=0.05),
         )
@@ -223,6 +233,8 @@ KNOWN_VARIABLES = frozenset(
         "LOG_LEVEL",
         "LOG_FORMAT",
         "SECRET_KEY",
+        "KEY_ENCRYPTION_KEY",
+        "TENANTS_DIR",
         "WORKER_THREADS",
         "RELAY_INTERVAL",
     )
@@ -433,6 +445,31 @@ def parse_broker_url(variable: str, url: str) -> BrokerConfig:
         f"unknown URL scheme {parts.scheme + ':' if parts.scheme else '(none)'} "
         "(expected inprocess:, redis: or amqp:)",
     )
+
+
+def parse_key_encryption_key(variable: str, raw: str | None) -> bytes | None:
+    """The 32-byte key that encrypts private keys at rest, given as base64 (or hex)."""
+    if raw is None:
+        return None
+    value = raw.strip()
+    decoded: bytes | None = None
+    if len(value) == 64:
+        try:
+            decoded = bytes.fromhex(value)
+        except ValueError:
+            decoded = None
+    if decoded is None:
+        try:
+            decoded = base64.b64decode(
+                value + "=" * (-len(value) % 4),
+                altchars=b"-_" if ("-" in value or "_" in value) else None,
+                validate=True,
+            )
+        except (binascii.Error, ValueError):
+            raise ConfigError(variable, "must be 32 bytes in base64 or hex") from None
+    if len(decoded) != 32:
+        raise ConfigError(variable, f"must be 32 bytes (256 bits), got {len(decoded)}")
+    return decoded
 
 
 def file_url(path: Path) -> str:

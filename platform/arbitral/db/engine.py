@@ -151,11 +151,17 @@ class Database:
         if isinstance(self.engine, PostgresEngine) and self.engine.pool is not None:
             await self.engine.close_connection_pool()
 
-    def transaction(self, *, tenant_id: UUID | None = None) -> UnitOfWork:
-        """A unit of work: one transaction, its outbox rows, its after-commit hooks."""
+    def transaction(
+        self, *, tenant_id: UUID | None = None, outbox_relay: bool = False
+    ) -> UnitOfWork:
+        """A unit of work: one transaction, its outbox rows, its after-commit hooks.
+
+        ``tenant_id`` scopes it to one tenant (row-level security on PostgreSQL);
+        ``outbox_relay`` is for the relay alone (it sees every tenant's jobs).
+        """
         from arbitral.db.uow import UnitOfWork
 
-        return UnitOfWork(self, tenant_id=tenant_id)
+        return UnitOfWork(self, tenant_id=tenant_id, outbox_relay=outbox_relay)
 
     def add_commit_listener(self, listener: Callable[[UnitOfWork], None]) -> None:
         """Call ``listener(uow)`` after every committed unit of work."""

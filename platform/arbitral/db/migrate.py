@@ -2,9 +2,10 @@
 
 The migrations are Piccolo migration modules (``piccolo migrations new
 arbitral --auto`` writes them), so their DDL is the same on SQLite and
-PostgreSQL. A module may also define ``POSTGRES_SQL``: statements run after
-its DDL on PostgreSQL only (row-level security policies, grants, partial
-indexes), as the owner role that runs migrations.
+PostgreSQL. A module may also define ``SQL`` (statements run after its DDL
+on both backends: composite and partial indexes, triggers) and
+``POSTGRES_SQL`` / ``SQLITE_SQL`` (one backend only: row-level security,
+composite keys), run as the owner role that runs migrations.
 
 Unlike Piccolo's own runner, every pending migration and its ledger row are
 applied in one transaction, under an advisory lock on PostgreSQL: two
@@ -90,9 +91,9 @@ async def migrate(database: Database) -> list[str]:
             # Piccolo prints progress; the CLI reports what was applied instead.
             with contextlib.redirect_stdout(io.StringIO()):
                 await manager.run()
-            if database.is_postgres:
-                for statement in getattr(module, "POSTGRES_SQL", ()):
-                    await uow.execute(statement)
+            dialect_sql = "POSTGRES_SQL" if database.is_postgres else "SQLITE_SQL"
+            for statement in [*getattr(module, "SQL", ()), *getattr(module, dialect_sql, ())]:
+                await uow.connection.execute(statement)
             await Migration.insert(Migration(name=migration_id, app_name=APP_NAME))
             applied.append(migration_id)
     return applied

@@ -39,9 +39,12 @@ _current: ContextVar[UnitOfWork | None] = ContextVar("arbitral_uow", default=Non
 
 
 class UnitOfWork:
-    def __init__(self, database: Database, *, tenant_id: UUID | None = None) -> None:
+    def __init__(
+        self, database: Database, *, tenant_id: UUID | None = None, outbox_relay: bool = False
+    ) -> None:
         self.database = database
         self.tenant_id = tenant_id
+        self.outbox_relay = outbox_relay
         self.enqueued: list[UUID] = []
         self._after_commit: list[Callable[[], None]] = []
         self._tx: Any = None
@@ -90,8 +93,10 @@ class UnitOfWork:
         try:
             if isinstance(engine, PostgresEngine):
                 await tx.connection.execute(
-                    "SELECT set_config('app.tenant_id', $1, true)",
+                    "SELECT set_config('app.tenant_id', $1, true), "
+                    "set_config('app.outbox_relay', $2, true)",
                     "" if self.tenant_id is None else str(self.tenant_id),
+                    "on" if self.outbox_relay else "",
                 )
         except BaseException as exc:
             await self._finish(exc)

@@ -176,7 +176,7 @@ class Relay:
 
     async def _publish_batch(self) -> _Sent:
         lock = " FOR UPDATE SKIP LOCKED" if self.database.is_postgres else ""
-        async with self.database.transaction() as uow:
+        async with self.database.transaction(outbox_relay=True) as uow:
             rows = await uow.fetch(
                 "SELECT id, message_id, actor_name, queue_name, payload, tenant_id, not_before "
                 "FROM outbox_message WHERE published_at IS NULL AND publish_attempts < {} "
@@ -232,7 +232,7 @@ class Relay:
         The ``job_run`` rows stay: they are what makes a late redelivery harmless.
         """
         cutoff = datetime.now(UTC) - older_than
-        async with self.database.transaction() as uow:
+        async with self.database.transaction(outbox_relay=True) as uow:
             rows = await uow.fetch(
                 "DELETE FROM outbox_message WHERE published_at < {} AND EXISTS "
                 "(SELECT 1 FROM job_run WHERE job_run.job_id = outbox_message.message_id) "
@@ -249,7 +249,7 @@ class Relay:
         For the in-process broker only: its queue lives in memory, so whatever
         it held when the process stopped is gone; the outbox still knows.
         """
-        async with self.database.transaction() as uow:
+        async with self.database.transaction(outbox_relay=True) as uow:
             rows = await uow.fetch(
                 "UPDATE outbox_message SET published_at = NULL "
                 "WHERE published_at IS NOT NULL AND NOT EXISTS "

@@ -1,0 +1,1 @@
+"""Authentication and authorisation: sessions, logins, API clients, tokens, permissions."""

@@ -1,0 +1,1 @@
+"""People and their roles: users, memberships, powers of attorney, alliance admins."""

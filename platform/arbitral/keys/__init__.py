@@ -1,0 +1,1 @@
+"""Per-tenant signing keys, encrypted at rest, rotatable, old public keys kept."""

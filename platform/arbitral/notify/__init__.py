@@ -1,0 +1,1 @@
+"""Messages to people (SMS, email), through a delivery outbox."""

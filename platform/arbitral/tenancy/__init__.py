@@ -1,0 +1,1 @@
+"""Arbitration commissions as tenants: their definitions, revisions and resolution."""
