@@ -24,6 +24,8 @@ class User(Table, tablename="tenant_user"):
     password_hash = Text(null=True, default=None)
     totp_secret_enc = Bytea(null=True, default=None)
     totp_confirmed_at = Timestamptz(null=True, default=None)
+    # The last TOTP time step accepted: a code is good once (RFC 6238 §5.2).
+    totp_last_step = Integer(null=True, default=None)
     oidc_issuer = Varchar(length=500, null=True, default=None)
     oidc_subject = Varchar(length=255, null=True, default=None)
     created_at = Timestamptz()
@@ -71,6 +73,7 @@ class PlatformAdmin(Table, tablename="platform_admin"):
     password_hash = Text()
     totp_secret_enc = Bytea(null=True, default=None)
     totp_confirmed_at = Timestamptz(null=True, default=None)
+    totp_last_step = Integer(null=True, default=None)
     failed_logins = Integer(default=0)
     locked_until = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
