@@ -42,6 +42,12 @@ _STATUS_SLUGS = {
 }
 
 
+def client_ip(scope: Scope) -> str | None:
+    """The peer address (uvicorn has applied X-Forwarded-For from trusted proxies)."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
 def current_request_id() -> str | None:
     value = structlog.contextvars.get_contextvars().get("request_id")
     return value if isinstance(value, str) else None
@@ -73,7 +79,9 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        tokens = structlog.contextvars.bind_contextvars(
+            request_id=request_id, client_ip=client_ip(scope)
+        )
         try:
             await self.app(scope, receive, send_with_id)
         finally:

@@ -137,3 +137,36 @@ async def record_alone(
             target_id=target_id,
             detail=detail,
         )
+
+
+async def list_events(
+    db: Database,
+    tenant_id: UUID,
+    *,
+    limit: int = 50,
+    before: datetime | None = None,
+    action: str | None = None,
+) -> tuple[list[dict[str, Any]], datetime | None]:
+    """The tenant's events, newest first; the second value pages on to older ones."""
+    limit = max(1, min(limit, 200))
+    conditions = ["tenant_id = {}"]
+    args: list[Any] = [tenant_id]
+    if before is not None:
+        conditions.append("at < {}")
+        args.append(before)
+    if action is not None:
+        conditions.append("action = {}")
+        args.append(action)
+    async with db.transaction(tenant_id=tenant_id) as uow:
+        rows = await uow.fetch(
+            "SELECT * FROM audit_event WHERE "  # noqa: S608 (fixed conditions, placeholders)
+            + " AND ".join(conditions)
+            + " ORDER BY at DESC, id DESC LIMIT {}",
+            *args,
+            limit + 1,
+        )
+    page = rows[:limit]
+    for row in page:
+        if isinstance(row["detail"], str):
+            row["detail"] = json.loads(row["detail"])
+    return page, (page[-1]["at"] if len(rows) > limit else None)
