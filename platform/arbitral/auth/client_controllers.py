@@ -1,0 +1,93 @@
+"""Managing a commission's API clients and rotating its signing keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.params import JSONBody
+
+from arbitral.auth import clients
+from arbitral.auth.domain import Permission, Principal
+from arbitral.auth.guards import principal_of, require
+from arbitral.errors import NotFound
+from arbitral.identity.services import actor_of, tenant_of
+
+AnyRequest = Request[Any, Any, Any]
+
+
+def _principal(request: AnyRequest) -> Principal:
+    principal = principal_of(request)
+    assert principal is not None
+    return principal
+
+
+class ApiClientController(Controller):
+    path = "/api/v1/api-clients"
+    tags = ("api clients",)
+
+    @get("/", opt=require(Permission.API_CLIENTS_MANAGE), summary="The commission's API clients")
+    async def list_clients(self, request: AnyRequest) -> list[clients.ApiClientOut]:
+        return await clients.list_clients(request.app.state.runtime, _principal(request))
+
+    @post(
+        "/",
+        opt=require(Permission.API_CLIENTS_MANAGE),
+        summary="Register an API client (its secret is shown once)",
+    )
+    async def create_client(
+        self, request: AnyRequest, data: JSONBody[clients.ApiClientCreate]
+    ) -> clients.ApiClientCreated:
+        return await clients.create_client(request.app.state.runtime, _principal(request), data)
+
+    @get("/{client_id:str}", opt=require(Permission.API_CLIENTS_MANAGE), summary="One API client")
+    async def get_client(self, request: AnyRequest, client_id: str) -> clients.ApiClientOut:
+        return await clients.get_client(request.app.state.runtime, _principal(request), client_id)
+
+    @post(
+        "/{client_id:str}/secrets",
+        opt=require(Permission.API_CLIENTS_MANAGE),
+        summary="Issue a new secret; the old ones stay valid for a day",
+    )
+    async def rotate_secret(self, request: AnyRequest, client_id: str) -> clients.SecretRotated:
+        return await clients.rotate_secret(
+            request.app.state.runtime, _principal(request), client_id
+        )
+
+    @delete(
+        "/{client_id:str}",
+        opt=require(Permission.API_CLIENTS_MANAGE),
+        summary="Disable an API client and revoke its secrets",
+        status_code=200,
+    )
+    async def disable_client(self, request: AnyRequest, client_id: str) -> clients.ApiClientOut:
+        return await clients.disable_client(
+            request.app.state.runtime, _principal(request), client_id
+        )
+
+
+class KeyRotated(msgspec.Struct):
+    purpose: str
+    retired_kid: str | None
+    kid: str
+
+
+class KeyController(Controller):
+    path = "/api/v1/keys"
+    tags = ("keys",)
+
+    @post(
+        "/{purpose:str}/rotate",
+        opt=require(Permission.KEYS_MANAGE),
+        summary="Rotate a signing key (the old one still verifies)",
+        status_code=200,
+    )
+    async def rotate(self, request: AnyRequest, purpose: str) -> KeyRotated:
+        principal = _principal(request)
+        if purpose not in {"jws", "ledger"}:
+            raise NotFound("no such key purpose")
+        rotation = await request.app.state.runtime.keys.rotate_detailed(
+            tenant_of(principal), purpose, actor=actor_of(principal)
+        )
+        return KeyRotated(purpose=purpose, retired_kid=rotation.retired_kid, kid=rotation.new.kid)
