@@ -86,6 +86,7 @@ def test_rotate_and_list_on_the_embedded_default(tmp_path: Path) -> None:
     ]
     assert lines[0].endswith("-")
     assert not lines[1].endswith("-")
+    assert lines[1].count("+08:00") == 2  # created and retired, in the tenant's time zone
 
     async def rotated_by() -> list[str | None]:
         db = Database(parse_database_url("ARBITRAL_DATABASE_URL", url))

@@ -7,8 +7,10 @@ import functools
 import getpass
 import os
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -69,15 +71,16 @@ def command() -> None:
 def list_command(slug: str) -> None:
     """List a tenant's keys: kid, purpose, algorithm, created, retired."""
     settings = _load_settings()
-    infos = asyncio.run(_list(settings, slug))
+    zone, infos = asyncio.run(_list(settings, slug))
     if not infos:
         click.echo(f"tenant {slug} has no keys yet (each purpose gets one on first use)")
         return
-    click.echo(f"{'KID':<43}  {'PURPOSE':<7}  {'ALGORITHM':<9}  {'CREATED':<20}  RETIRED")
+    click.echo(f"{'KID':<43}  {'PURPOSE':<7}  {'ALGORITHM':<9}  {'CREATED':<25}  RETIRED")
     for info in infos:
+        retired = _when(info.retired_at, zone) if info.retired_at else "-"
         click.echo(
             f"{info.kid:<43}  {info.purpose:<7}  {info.algorithm:<9}  "
-            f"{_when(info.created_at):<20}  {_when(info.retired_at) if info.retired_at else '-'}"
+            f"{_when(info.created_at, zone):<25}  {retired}"
         )
 
 
@@ -100,16 +103,24 @@ def rotate_command(slug: str, purpose: str) -> None:
     )
 
 
-def _when(moment: Any) -> str:
-    return str(moment.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+def _when(moment: datetime, zone: tzinfo) -> str:
+    """An instant in the tenant's time zone, with its offset."""
+    return moment.astimezone(zone).isoformat(sep=" ", timespec="seconds")
 
 
-async def _list(settings: Settings, slug: str) -> list[KeyInfo]:
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+async def _list(settings: Settings, slug: str) -> tuple[tzinfo, list[KeyInfo]]:
     db = Database(settings.database)
     await db.open()
     try:
-        tenant_id = await _tenant_id(db, slug)
-        return await _database_errors(db, list_keys(db, tenant_id))
+        tenant_id, zone = await _tenant(db, slug)
+        return zone, await _database_errors(db, list_keys(db, tenant_id))
     finally:
         await db.close()
 
@@ -120,7 +131,7 @@ async def _rotate(
     db = Database(settings.database)
     await db.open()
     try:
-        tenant_id = await _tenant_id(db, slug)
+        tenant_id, _ = await _tenant(db, slug)
         ring = KeyRing(db, kek)
         rotation = await _database_errors(db, ring.rotate_detailed(tenant_id, purpose, actor=actor))
         return rotation.retired_kid, rotation.new.kid
@@ -128,11 +139,14 @@ async def _rotate(
         await db.close()
 
 
-async def _tenant_id(db: Database, slug: str) -> UUID:
-    rows = await _database_errors(db, db.fetch("SELECT id FROM tenant WHERE slug = {}", slug))
+async def _tenant(db: Database, slug: str) -> tuple[UUID, tzinfo]:
+    """The id and time zone of the tenant ``slug`` (a platform table: no tenant needed)."""
+    rows = await _database_errors(
+        db, db.fetch("SELECT id, time_zone FROM tenant WHERE slug = {}", slug)
+    )
     if not rows:
         raise ConfigError("--tenant", f"no tenant with slug {slug!r}")
-    return UUID(str(rows[0]["id"]))
+    return UUID(str(rows[0]["id"])), _zone(str(rows[0]["time_zone"]))
 
 
 async def _database_errors(db: Database, awaitable: Awaitable[T]) -> T:
