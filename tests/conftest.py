@@ -29,6 +29,8 @@ PG_SUPERUSER_URL = os.environ.get(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
+# A fixed key-encryption key for the suite (production sets its own secret one).
+TEST_KEK = "YXJiaXRyYWwgdGVzdCBzdWl0ZSBrZWsgMzIgYnl0ZXM="
 TEST_OWNER_ROLE = "arbitral_test_owner"
 TEST_APP_ROLE = "arbitral_test_app"
 
@@ -73,7 +75,11 @@ def pg() -> Iterator[PgDatabase]:
 
 def make_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """An environment for :meth:`Settings.from_env`: embedded defaults under ``tmp_path``."""
-    env = {"ARBITRAL_DATA_DIR": str(tmp_path / "var"), "ARBITRAL_LOG_LEVEL": "WARNING"}
+    env = {
+        "ARBITRAL_DATA_DIR": str(tmp_path / "var"),
+        "ARBITRAL_LOG_LEVEL": "WARNING",
+        "ARBITRAL_KEY_ENCRYPTION_KEY": TEST_KEK,
+    }
     env.update({f"ARBITRAL_{key.upper()}": value for key, value in overrides.items()})
     return env
 

@@ -14,6 +14,7 @@ from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 
 from arbitral.app import create_app
+from arbitral.auth.guards import public
 from arbitral.db.engine import Database
 from arbitral.db.migrate import migrate
 from arbitral.errors import FieldProblem, ValidationFailed
@@ -26,12 +27,12 @@ class Filing(msgspec.Struct):
     title: str
 
 
-@get("/test/boom", sync_to_thread=False)
+@get("/test/boom", sync_to_thread=False, opt=public())
 def boom() -> None:
     raise RuntimeError("secret internal detail")
 
 
-@post("/test/filings", sync_to_thread=False)
+@post("/test/filings", sync_to_thread=False, opt=public())
 def file_claim(data: JSONBody[Filing]) -> Filing:
     if data.amount <= 0:
         raise ValidationFailed(
@@ -190,7 +191,7 @@ async def test_app_refuses_to_start_with_pending_migrations(tmp_path: Path) -> N
             pass
 
 
-@post("/test/contended", sync_to_thread=False)
+@post("/test/contended", sync_to_thread=False, opt=public())
 def contended() -> None:
     import sqlite3
 

@@ -11,8 +11,19 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.types import ASGIApp
 
 from arbitral import __version__
+from arbitral.audit.controllers import AuditController
+from arbitral.auth.client_controllers import ApiClientController, KeyController
+from arbitral.auth.controllers import LoginController, SessionController
+from arbitral.auth.guards import authorize, check_routes
+from arbitral.auth.middleware import AuthenticationMiddleware
+from arbitral.auth.oauth_controllers import OAuthController
 from arbitral.db.migrate import migration_state
 from arbitral.health.controllers import HealthController
+from arbitral.identity.controllers import (
+    MeController,
+    PowerOfAttorneyController,
+    UserController,
+)
 from arbitral.jobs.worker import InProcessWorker
 from arbitral.logs import configure_logging
 from arbitral.runtime import build_runtime
@@ -21,6 +32,8 @@ from arbitral.storage.controllers import storage_routes
 from arbitral.web import EXCEPTION_HANDLERS, RequestContextMiddleware
 
 log = structlog.get_logger(__name__)
+
+OPENAPI_PATH = "/schema"
 
 
 class ArbitralApp(Litestar):
@@ -88,14 +101,28 @@ def create_app(
             await rt.close()
 
     app = ArbitralApp(
-        route_handlers=[HealthController, *storage_routes()],
+        route_handlers=[
+            HealthController,
+            *storage_routes(),
+            LoginController,
+            SessionController,
+            OAuthController,
+            MeController,
+            UserController,
+            PowerOfAttorneyController,
+            ApiClientController,
+            KeyController,
+            AuditController,
+        ],
+        middleware=[AuthenticationMiddleware],
+        guards=[authorize],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Arbitral API",
             version=__version__,
             description="Online arbitration platform: filing, custody, hearings, awards.",
-            path="/schema",
+            path=OPENAPI_PATH,
         ),
         debug=False,
         logging_config=None,  # arbitral.logs configures logging for every process
@@ -103,5 +130,7 @@ def create_app(
     app.state.settings = settings
     app.state.runtime = rt
     app.state.object_store = rt.store
+    app.state.tenants = rt.tenants
     app.state.inprocess_worker = None
+    check_routes(app, exempt_prefixes=(OPENAPI_PATH,))
     return app

@@ -52,7 +52,34 @@ def load_settings() -> Settings:
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose subcommands named in ``lazy`` are imported only when used."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "tenants": "arbitral.tenancy.cli:command",
+        "keys": "arbitral.keys.cli:command",
+        "users": "arbitral.identity.cli:command",
+    },
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="arbitral")
 def main() -> None:
     """Arbitral: the online arbitration platform.
@@ -344,23 +371,11 @@ async def _preflight(settings: Settings) -> list[Any]:
 # Each benchmark is a click command in arbitral.bench, imported only when asked for.
 BENCHMARKS = {
     "storage": "arbitral.bench.storage:command",
+    "auth": "arbitral.bench.auth:command",
 }
 
 
-class _BenchGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(BENCHMARKS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = BENCHMARKS.get(cmd_name)
-        if target is None:
-            return None
-        module, attribute = target.split(":")
-        command: click.Command = getattr(importlib.import_module(module), attribute)
-        return command
-
-
-@main.group(cls=_BenchGroup)
+@main.group(cls=LazyGroup, lazy=BENCHMARKS)
 def bench() -> None:
     """Benchmarks: each prints its figures beside a baseline measured in the same run."""
 

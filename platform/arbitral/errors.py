@@ -50,11 +50,13 @@ class ProblemError(Exception):
         *,
         errors: list[FieldProblem] | None = None,
         extensions: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
         self.extensions = extensions
+        self.headers = headers
 
     @property
     def type_uri(self) -> str:

@@ -22,9 +22,11 @@ from arbitral.db.engine import Database
 from arbitral.jobs.broker import build_broker, set_job_runtime
 from arbitral.jobs.outbox import Relay
 from arbitral.jobs.registry import load_jobs
+from arbitral.keys.services import KeyRing, resolve_key_encryption_key
 from arbitral.settings import ConfigError, Settings
 from arbitral.storage.factory import build_object_store
 from arbitral.storage.interfaces import ObjectStore
+from arbitral.tenancy.services import TenantDirectory
 
 
 @dataclass
@@ -34,7 +36,10 @@ class Runtime:
     store: ObjectStore
     broker: Broker
     relay: Relay
+    tenants: TenantDirectory
+    keys: KeyRing
     secret_key: bytes = field(repr=False)
+    key_encryption_key: bytes = field(repr=False)
 
     async def open(self) -> None:
         """Connect the database (pool on the running loop) and install the runtime for jobs."""
@@ -53,6 +58,7 @@ def build_runtime(settings: Settings, *, job_modules: tuple[str, ...] = ()) -> R
     """Build every backend from ``settings`` (no I/O beyond reading the secret key)."""
     load_jobs(job_modules)
     secret_key = resolve_secret_key(settings)
+    kek = resolve_key_encryption_key(settings)
     db = Database(settings.database)
     store = build_object_store(
         settings.storage, public_url=settings.public_url, secret_key=secret_key
@@ -60,7 +66,15 @@ def build_runtime(settings: Settings, *, job_modules: tuple[str, ...] = ()) -> R
     broker = build_broker(settings.broker)
     relay = Relay(db, broker, interval_s=settings.relay_interval_s)
     return Runtime(
-        settings=settings, db=db, store=store, broker=broker, relay=relay, secret_key=secret_key
+        settings=settings,
+        db=db,
+        store=store,
+        broker=broker,
+        relay=relay,
+        tenants=TenantDirectory(db),
+        keys=KeyRing(db, kek),
+        secret_key=secret_key,
+        key_encryption_key=kek,
     )
 
 

@@ -133,7 +133,8 @@ def handle_problem_error(request: Request[Any, Any, Any], exc: ProblemError) -> 
             request_id=current_request_id(),
             errors=exc.errors,
             extensions=exc.extensions,
-        )
+        ),
+        headers=exc.headers,
     )
 
 

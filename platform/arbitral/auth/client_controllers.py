@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from arbitral.auth import clients
 from arbitral.auth.domain import Permission, Principal
@@ -42,7 +42,9 @@ class ApiClientController(Controller):
         return await clients.create_client(request.app.state.runtime, _principal(request), data)
 
     @get("/{client_id:str}", opt=require(Permission.API_CLIENTS_MANAGE), summary="One API client")
-    async def get_client(self, request: AnyRequest, client_id: str) -> clients.ApiClientOut:
+    async def get_client(
+        self, request: AnyRequest, client_id: FromPath[str]
+    ) -> clients.ApiClientOut:
         return await clients.get_client(request.app.state.runtime, _principal(request), client_id)
 
     @post(
@@ -50,7 +52,9 @@ class ApiClientController(Controller):
         opt=require(Permission.API_CLIENTS_MANAGE),
         summary="Issue a new secret; the old ones stay valid for a day",
     )
-    async def rotate_secret(self, request: AnyRequest, client_id: str) -> clients.SecretRotated:
+    async def rotate_secret(
+        self, request: AnyRequest, client_id: FromPath[str]
+    ) -> clients.SecretRotated:
         return await clients.rotate_secret(
             request.app.state.runtime, _principal(request), client_id
         )
@@ -61,7 +65,9 @@ class ApiClientController(Controller):
         summary="Disable an API client and revoke its secrets",
         status_code=200,
     )
-    async def disable_client(self, request: AnyRequest, client_id: str) -> clients.ApiClientOut:
+    async def disable_client(
+        self, request: AnyRequest, client_id: FromPath[str]
+    ) -> clients.ApiClientOut:
         return await clients.disable_client(
             request.app.state.runtime, _principal(request), client_id
         )
@@ -83,7 +89,7 @@ class KeyController(Controller):
         summary="Rotate a signing key (the old one still verifies)",
         status_code=200,
     )
-    async def rotate(self, request: AnyRequest, purpose: str) -> KeyRotated:
+    async def rotate(self, request: AnyRequest, purpose: FromPath[str]) -> KeyRotated:
         principal = _principal(request)
         if purpose not in {"jws", "ledger"}:
             raise NotFound("no such key purpose")

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import Cookie
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from arbitral.auth import services
 from arbitral.auth.domain import Permission
@@ -52,7 +52,7 @@ class LoginController(Controller):
 
     @post("/password", opt=public(), summary="Log in with email, password and authenticator code")
     async def password(
-        self, request: AnyRequest, tenant_slug: str, data: JSONBody[PasswordLogin]
+        self, request: AnyRequest, tenant_slug: FromPath[str], data: JSONBody[PasswordLogin]
     ) -> Response[LoginOut]:
         tenant = await tenant_by_slug(request, tenant_slug)
         result = await services.password_login(

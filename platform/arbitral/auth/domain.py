@@ -38,6 +38,7 @@ class PrincipalKind(StrEnum):
     USER = "user"
     API_CLIENT = "api_client"
     PLATFORM_ADMIN = "platform_admin"
+    OPERATOR = "operator"  # someone at the console (arbitral CLI), never over HTTP
 
 
 class Permission(StrEnum):
@@ -167,11 +168,25 @@ class Principal:
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions
 
+    @classmethod
+    def operator(cls, tenant_id: UUID, name: str) -> Principal:
+        """The operator running an ``arbitral`` command on one tenant (all permissions)."""
+        return cls(
+            kind=PrincipalKind.OPERATOR,
+            subject_id=UUID(int=0),
+            tenant_id=tenant_id,
+            permissions=frozenset(Permission),
+            auth_method="console",
+            display_name=name,
+        )
+
     @property
     def actor_id(self) -> str:
         """How the audit trail names this principal."""
         if self.kind is PrincipalKind.API_CLIENT and self.client_id:
             return self.client_id
+        if self.kind is PrincipalKind.OPERATOR:
+            return self.display_name
         return str(self.subject_id)
 
 

@@ -75,6 +75,8 @@ def check_routes(app: Litestar, *, exempt_prefixes: tuple[str, ...] = ()) -> Non
             continue
         for handler in route.route_handlers:
             opt = handler.opt
+            if handler.http_methods == {"OPTIONS"} and handler.handler_name == "options_handler":
+                opt.setdefault(PUBLIC, True)  # Litestar's own answer to OPTIONS (CORS preflight)
             if opt.get(PUBLIC) is True:
                 continue
             if isinstance(opt.get(PERMISSION), Permission):

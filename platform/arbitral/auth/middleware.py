@@ -24,7 +24,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from arbitral.auth.domain import Principal
-from arbitral.auth.guards import CHALLENGE
+from arbitral.auth.guards import CHALLENGE, PUBLIC
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +59,12 @@ class AuthenticationMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":  # type: ignore[comparison-overlap]
+        handler = scope.get("route_handler")
+        if handler is not None and handler.opt.get(PUBLIC):
+            # Public routes (logins, token endpoint, JWKS) act on no one's authority:
+            # stale or foreign credentials sent along are neither needed nor judged.
+            scope["user"] = None
+        elif scope["type"] == "http":  # type: ignore[comparison-overlap]
             principal = await self.authenticate(scope)
             scope["user"] = principal
             if principal is not None:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath
 
 from arbitral.audit.services import Actor, record_alone
 from arbitral.auth import throttle
@@ -83,10 +84,10 @@ def _client_credentials(request: AnyRequest, form: dict[str, str]) -> tuple[str,
         if not sep:
             return "malformed Basic credentials"
         return unquote(client_id), unquote(secret)
-    client_id, secret = form.get("client_id"), form.get("client_secret")
-    if not client_id or not secret:
+    form_id, form_secret = form.get("client_id"), form.get("client_secret")
+    if not form_id or not form_secret:
         return "client authentication required"
-    return client_id, secret
+    return form_id, form_secret
 
 
 class OAuthController(Controller):
@@ -99,7 +100,7 @@ class OAuthController(Controller):
         summary="OAuth 2 token endpoint (client_credentials)",
         status_code=200,
     )
-    async def token(self, request: AnyRequest, tenant_slug: str) -> Response[Any]:
+    async def token(self, request: AnyRequest, tenant_slug: FromPath[str]) -> Response[Any]:
         tenant = await tenant_by_slug(request, tenant_slug)
         runtime = request.app.state.runtime
         if not request.headers.get("content-type", "").startswith(
@@ -193,7 +194,7 @@ class OAuthController(Controller):
         )
 
     @get("/.well-known/jwks.json", opt=public(), summary="The commission's public signing keys")
-    async def jwks(self, request: AnyRequest, tenant_slug: str) -> Response[Jwks]:
+    async def jwks(self, request: AnyRequest, tenant_slug: FromPath[str]) -> Response[Jwks]:
         tenant = await tenant_by_slug(request, tenant_slug)
         keys = await request.app.state.runtime.keys.public_keys(tenant.id, "jws")
         return Response(Jwks(keys=keys), headers={"Cache-Control": "public, max-age=300"})
@@ -203,7 +204,7 @@ class OAuthController(Controller):
         opt=public(),
         summary="Authorization server metadata (RFC 8414)",
     )
-    async def metadata(self, request: AnyRequest, tenant_slug: str) -> ServerMetadata:
+    async def metadata(self, request: AnyRequest, tenant_slug: FromPath[str]) -> ServerMetadata:
         tenant = await tenant_by_slug(request, tenant_slug)
         public_url = request.app.state.settings.public_url
         base = issuer(public_url, tenant.slug)

@@ -62,6 +62,7 @@ class TooManyAttempts(ProblemError):
         super().__init__(
             f"too many attempts; try again in {retry_after_s} s",
             extensions={"retry_after": retry_after_s},
+            headers={"Retry-After": str(retry_after_s)},
         )
         self.retry_after_s = retry_after_s
 
@@ -97,14 +98,13 @@ async def password_login(
     account_scope = f"password:{address.lower()}"
     ip_scope = f"password-ip:{ip or 'unknown'}"
     db = runtime.db
+    locked: throttle.Throttled | None = None
     async with db.transaction(tenant_id=tenant_id) as uow:
         try:
             await throttle.ensure_not_locked(uow, tenant_id, account_scope)
             await throttle.ensure_not_locked(uow, tenant_id, ip_scope)
         except throttle.Throttled as exc:
             locked = exc
-        else:
-            locked = None
     if locked is not None:
         await record_alone(
             db,

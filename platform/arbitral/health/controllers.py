@@ -9,6 +9,7 @@ import structlog
 from litestar import Controller, Request, get
 
 from arbitral import __version__
+from arbitral.auth.guards import public
 from arbitral.errors import ServiceUnavailable
 from arbitral.health.schemas import BackendCheck, Liveness, Readiness
 from arbitral.health.services import check_all
@@ -23,14 +24,14 @@ class HealthController(Controller):
     path = "/health"
     tags = ("operations",)
 
-    @get("/live", summary="The process is up", opt={"public": True})
+    @get("/live", summary="The process is up", opt=public())
     async def live(self) -> Liveness:
         return Liveness(status="live", version=__version__)
 
     @get(
         "/ready",
         summary="The database, object store and broker answer (503 problem details if not)",
-        opt={"public": True},
+        opt=public(),
     )
     async def ready(self, request: Request[Any, Any, Any]) -> Readiness:
         state = request.app.state

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from arbitral.auth.domain import Permission, Principal
 from arbitral.auth.guards import principal_of, require
@@ -65,8 +65,8 @@ class MeController(Controller):
         return TenantOut(
             id=info.id,
             slug=info.slug,
-            name_zh=info.name_zh,
-            name_en=info.name_en,
+            name_zh=info.names.zh,
+            name_en=info.names.en,
             time_zone=info.time_zone,
             locale=info.locale,
             case_number_format=info.case_number_format,
@@ -79,7 +79,7 @@ class UserController(Controller):
 
     @get("/", opt=require(Permission.USERS_READ), summary="The commission's users")
     async def list_users(
-        self, request: AnyRequest, limit: int = 50, after: UUID | None = None
+        self, request: AnyRequest, limit: FromQuery[int] = 50, after: FromQuery[UUID | None] = None
     ) -> UserPage:
         return await services.list_users(
             request.app.state.runtime, _principal(request), limit=limit, after=after
@@ -96,12 +96,12 @@ class UserController(Controller):
         return await services.create_user(request.app.state.runtime, principal, data)
 
     @get("/{user_id:uuid}", opt=require(Permission.USERS_READ), summary="One user")
-    async def get_user(self, request: AnyRequest, user_id: UUID) -> UserOut:
+    async def get_user(self, request: AnyRequest, user_id: FromPath[UUID]) -> UserOut:
         return await services.get_user(request.app.state.runtime, _principal(request), user_id)
 
     @patch("/{user_id:uuid}", opt=require(Permission.USERS_MANAGE), summary="Change a user")
     async def update_user(
-        self, request: AnyRequest, user_id: UUID, data: JSONBody[UserUpdate]
+        self, request: AnyRequest, user_id: FromPath[UUID], data: JSONBody[UserUpdate]
     ) -> UserOut:
         return await services.update_user(
             request.app.state.runtime, _principal(request), user_id, data
@@ -113,7 +113,7 @@ class UserController(Controller):
         summary="Grant a role",
     )
     async def grant_role(
-        self, request: AnyRequest, user_id: UUID, data: JSONBody[MembershipCreate]
+        self, request: AnyRequest, user_id: FromPath[UUID], data: JSONBody[MembershipCreate]
     ) -> UserOut:
         return await services.grant_role(
             request.app.state.runtime, _principal(request), user_id, data.role
@@ -126,7 +126,7 @@ class UserController(Controller):
         status_code=200,
     )
     async def revoke_membership(
-        self, request: AnyRequest, user_id: UUID, membership_id: UUID
+        self, request: AnyRequest, user_id: FromPath[UUID], membership_id: FromPath[UUID]
     ) -> UserOut:
         return await services.revoke_membership(
             request.app.state.runtime, _principal(request), user_id, membership_id
@@ -138,7 +138,7 @@ class UserController(Controller):
         summary="End every session of a user",
         status_code=200,
     )
-    async def logout_everywhere(self, request: AnyRequest, user_id: UUID) -> LogoutOut:
+    async def logout_everywhere(self, request: AnyRequest, user_id: FromPath[UUID]) -> LogoutOut:
         ended = await logout_everywhere(request.app.state.runtime, _principal(request), user_id)
         return LogoutOut(sessions_ended=ended)
 
@@ -154,7 +154,7 @@ class PowerOfAttorneyController(Controller):
         return await services.create_power(request.app.state.runtime, _principal(request), data)
 
     @get("/{power_id:uuid}", opt=require(Permission.POWERS_READ), summary="One power of attorney")
-    async def get(self, request: AnyRequest, power_id: UUID) -> PowerOfAttorneyOut:
+    async def get(self, request: AnyRequest, power_id: FromPath[UUID]) -> PowerOfAttorneyOut:
         return await services.get_power(request.app.state.runtime, _principal(request), power_id)
 
     @delete(
@@ -163,5 +163,5 @@ class PowerOfAttorneyController(Controller):
         summary="Revoke a power of attorney",
         status_code=200,
     )
-    async def revoke(self, request: AnyRequest, power_id: UUID) -> PowerOfAttorneyOut:
+    async def revoke(self, request: AnyRequest, power_id: FromPath[UUID]) -> PowerOfAttorneyOut:
         return await services.revoke_power(request.app.state.runtime, _principal(request), power_id)

@@ -45,6 +45,7 @@ def actor_of(principal: Principal) -> Actor:
         PrincipalKind.USER: "user",
         PrincipalKind.API_CLIENT: "api_client",
         PrincipalKind.PLATFORM_ADMIN: "platform_admin",
+        PrincipalKind.OPERATOR: "operator",
     }[principal.kind]
     return Actor(kind, principal.actor_id)  # type: ignore[arg-type]
 

@@ -17,6 +17,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
+from arbitral.auth.guards import public
 from arbitral.storage.errors import InvalidKey, ObjectNotFound, UrlExpired, UrlSignatureInvalid
 from arbitral.storage.local import LocalObjectStore
 from arbitral.storage.signing import DOWNLOAD_PATH, content_disposition
@@ -29,6 +30,7 @@ OCTET_STREAM = "application/octet-stream"
     media_type=OCTET_STREAM,
     summary="Download a stored object through a presigned URL",
     tags=["storage"],
+    opt=public(),  # the URL's signature is the authorisation: a short-lived capability
 )
 async def download_object(
     request: Request[Any, Any, Any],
