@@ -19,14 +19,11 @@ from arbitral.settings import parse_database_url
 from tests.conftest import REPO_ROOT, PgDatabase, make_env, make_settings, run_async
 from tests.keys.conftest import insert_tenant
 
-# Until arbitral.cli adds the group, run it on its own (the same click group either way).
-SCRIPT = "from arbitral.keys.cli import command; command(prog_name='arbitral keys')"
-
 
 def keys(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ARBITRAL_")}
     return subprocess.run(
-        [sys.executable, "-c", SCRIPT, *args],
+        [sys.executable, "-m", "arbitral", "keys", *args],
         env={**base, **env},
         cwd=REPO_ROOT,
         capture_output=True,
