@@ -572,7 +572,7 @@ def test_a_bad_format_is_refused_by_formatting_too() -> None:
 
 
 _LITERAL = st.text(
-    alphabet=st.characters(blacklist_characters="{}", blacklist_categories=("Cs",)), max_size=12
+    alphabet=st.characters(exclude_characters="{}", exclude_categories=["Cs"]), max_size=12
 )
 
 
