@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from litestar import Litestar
@@ -86,7 +85,9 @@ async def populate(runtime: Runtime, slug: str, host: str) -> Tenant:
         (ClientKind.COURT, ["tenant:read", "court:packages"]),
     ):
         created = await create_client(
-            runtime, operator, ApiClientCreate(name=f"{kind.value} of {slug}", kind=kind, scopes=scopes)
+            runtime,
+            operator,
+            ApiClientCreate(name=f"{kind.value} of {slug}", kind=kind, scopes=scopes),
         )
         tenant.clients[kind] = (created.client.client_id, created.client_secret)
     runtime.tenants.invalidate()

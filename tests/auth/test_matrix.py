@@ -1,0 +1,167 @@
+"""Every route × every kind of principal: another tenant's objects are 404, no credentials 401.
+
+New routes join the matrix by themselves: a route whose path parameter names
+an object this test does not know how to make fails the test until it learns.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from litestar.routes import HTTPRoute
+
+from arbitral.auth.domain import ClientKind, Principal, Role
+from arbitral.auth.guards import PUBLIC
+from arbitral.identity.schemas import PowerOfAttorneyCreate
+from arbitral.identity.services import create_power
+from tests.support.world import Tenant, World
+
+# Path parameters that do not name an object of a tenant (checked separately).
+NOT_TENANT_OBJECTS = {"purpose"}
+
+# A well-formed body for each unsafe route, so that validation never answers first.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/api/v1/users/{user_id:uuid}"): {"display_name": "renamed"},
+    ("POST", "/api/v1/users/{user_id:uuid}/memberships"): {"role": "secretary"},
+}
+
+
+def routes(w: World) -> list[tuple[str, str]]:
+    found = []
+    for route in w.app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.opt.get(PUBLIC):
+                continue
+            for method in handler.http_methods:
+                found.append((method, route.path))
+    return sorted(found)
+
+
+async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
+    """One object of ``tenant`` for every kind of path parameter."""
+    runtime = w.runtime
+    operator = Principal.operator(tenant.id, "tests")
+
+    async def chunks() -> Any:
+        yield b"%PDF-1.7 power of attorney of " + tenant.slug.encode()
+
+    stored = await runtime.store.put(str(tenant.id), chunks())
+    power = await create_power(
+        runtime,
+        operator,
+        PowerOfAttorneyCreate(
+            agent_user_id=tenant.users[Role.AGENT],
+            principal_user_id=tenant.users[Role.CLAIMANT],
+            document_key=stored.key,
+        ),
+    )
+    async with runtime.db.transaction(tenant_id=tenant.id) as uow:
+        membership = (
+            await uow.fetch(
+                "SELECT id FROM membership WHERE tenant_id = {} AND user_id = {}",
+                tenant.id,
+                tenant.users[Role.SECRETARY],
+            )
+        )[0]["id"]
+    return {
+        "user_id": str(tenant.users[Role.SECRETARY]),
+        "membership_id": str(membership),
+        "power_id": str(power.id),
+        "client_id": tenant.clients[ClientKind.LENDER][0],
+    }
+
+
+def concrete(path: str, values: dict[str, str]) -> str:
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in NOT_TENANT_OBJECTS:
+            return "jws"
+        if name not in values:
+            raise AssertionError(f"no object of the other tenant for {{{name}}} in {path}")
+        return values[name]
+
+    return re.sub(r"\{(\w+)(?::\w+)?\}", fill, path)
+
+
+async def principals(w: World) -> dict[str, dict[str, str]]:
+    """Headers for every kind of principal of tenant A."""
+    found = {f"user:{role.value}": await w.login(w.a, role) for role in Role}
+    for kind in ClientKind:
+        found[f"client:{kind.value}"] = {"authorization": f"Bearer {await w.token(w.a, kind)}"}
+    return found
+
+
+@pytest.mark.slow
+async def test_other_tenants_objects_are_404_for_everyone(auth_world: World) -> None:
+    w = auth_world
+    b_objects = await objects_of(w, w.b)
+    who = await principals(w)
+    assert set(BODIES) <= set(routes(w)), "a body is kept for a route that is gone"
+    checked = 0
+    wrong: list[str] = []
+    for method, path in routes(w):
+        names = re.findall(r"\{(\w+)", path)
+        if not names or set(names) <= NOT_TENANT_OBJECTS:
+            continue
+        url = concrete(path, b_objects)
+        body = BODIES.get((method, path))
+        for name, headers in who.items():
+            response = await w.client.request(method, url, headers=headers, json=body)
+            checked += 1
+            if response.status_code != 404:
+                wrong.append(f"{name} {method} {url}: {response.status_code} {response.text[:120]}")
+    assert wrong == []
+    assert checked >= 9 * 10
+
+
+async def test_every_route_needs_credentials(auth_world: World) -> None:
+    w = auth_world
+    b_objects = await objects_of(w, w.b)
+    wrong = []
+    all_routes = routes(w)
+    assert len(all_routes) >= 15
+    for method, path in all_routes:
+        url = concrete(path, b_objects)
+        response = await w.client.request(method, url, json=BODIES.get((method, path)))
+        if (
+            response.status_code != 401
+            or "bearer" not in response.headers.get("www-authenticate", "").lower()
+        ):
+            wrong.append(f"{method} {url}: {response.status_code}")
+    assert wrong == []
+
+
+async def test_lists_show_only_the_callers_tenant(auth_world: World) -> None:
+    w = auth_world
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    users = (await w.client.get("/api/v1/users", params={"limit": 100}, headers=admin)).json()
+    ids = {u["id"] for u in users["items"]}
+    assert {str(u) for u in w.a.users.values()} <= ids
+    assert not ({str(u) for u in w.b.users.values()} & ids)
+    clients = (await w.client.get("/api/v1/api-clients", headers=admin)).json()
+    assert {c["client_id"] for c in clients} == {cid for cid, _ in w.a.clients.values()}
+    events = (await w.client.get("/api/v1/audit-events", headers=admin)).json()["items"]
+    b_users = {str(u) for u in w.b.users.values()}
+    assert events
+    assert not any(e["target_id"] in b_users for e in events)
+
+
+async def test_a_route_without_a_permission_does_not_start(tmp_path: Any) -> None:
+    from litestar import get
+
+    from arbitral.app import create_app
+    from arbitral.auth.guards import check_routes
+    from tests.conftest import make_settings
+
+    @get("/api/v1/forgotten", sync_to_thread=False)
+    def forgotten() -> None:
+        return None
+
+    app = create_app(make_settings(tmp_path))
+    app.register(forgotten)
+    with pytest.raises(RuntimeError, match=r"GET /api/v1/forgotten \(forgotten\)"):
+        check_routes(app)
