@@ -17,6 +17,7 @@ from arbitral.auth.controllers import LoginController, SessionController
 from arbitral.auth.guards import authorize, check_routes
 from arbitral.auth.middleware import AuthenticationMiddleware
 from arbitral.auth.oauth_controllers import OAuthController
+from arbitral.auth.platform_controllers import PlatformController
 from arbitral.db.migrate import migration_state
 from arbitral.health.controllers import HealthController
 from arbitral.identity.controllers import (
@@ -113,6 +114,7 @@ def create_app(
             ApiClientController,
             KeyController,
             AuditController,
+            PlatformController,
         ],
         middleware=[AuthenticationMiddleware],
         guards=[authorize],

@@ -77,6 +77,7 @@ class LazyGroup(click.Group):
         "tenants": "arbitral.tenancy.cli:command",
         "keys": "arbitral.keys.cli:command",
         "users": "arbitral.identity.cli:command",
+        "platform-admins": "arbitral.auth.cli:command",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

@@ -95,24 +95,30 @@ class AuthenticationMiddleware:
                     headers={"WWW-Authenticate": 'Bearer realm="arbitral", error="invalid_token"'},
                 ) from None
         else:
-            cookie = _cookie(
-                headers.get("cookie"), session_cookie_name(runtime.settings.public_url)
-            )
-            if not cookie:
-                return None
+            from arbitral.auth.platform import platform_cookie_name, resolve_platform_session
             from arbitral.auth.sessions import csrf_matches, resolve_session
 
-            resolved = await resolve_session(runtime.db, cookie)
-            if resolved is None:
+            public_url = runtime.settings.public_url
+            tenant_cookie = _cookie(headers.get("cookie"), session_cookie_name(public_url))
+            platform_cookie = _cookie(headers.get("cookie"), platform_cookie_name(public_url))
+            found: tuple[Principal, str] | None
+            if tenant_cookie:
+                resolved = await resolve_session(runtime.db, tenant_cookie)
+                found = (resolved.principal, resolved.csrf_token) if resolved else None
+            elif platform_cookie:
+                found = await resolve_platform_session(runtime.db, platform_cookie)
+            else:
+                return None
+            if found is None:
                 raise NotAuthorizedException(
                     "the session has ended; log in again", headers=CHALLENGE
                 )
+            principal, csrf_token = found
             method = scope["method"]  # type: ignore[typeddict-item]
             if method not in SAFE_METHODS and not csrf_matches(
-                resolved.csrf_token, headers.get(CSRF_HEADER)
+                csrf_token, headers.get(CSRF_HEADER)
             ):
                 raise PermissionDeniedException("missing or wrong X-CSRF-Token")
-            principal = resolved.principal
         await _check_host(app, headers.get("host"), principal)
         return principal
 
