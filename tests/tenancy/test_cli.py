@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -239,3 +241,38 @@ def test_sync_against_postgresql(tmp_path: Path, pg: PgDatabase, tenant_files: T
     assert shown.exit_code == 0
     history = shown.stdout.split("revisions:\n")[1].splitlines()
     assert len(history) == 2  # the header and revision 1, read as the tenant (RLS)
+
+
+def test_python_dash_m_arbitral_tenants(tmp_path: Path, examples: Path) -> None:
+    """The group as wired into the arbitral command, run as a separate process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARBITRAL_")}
+    env.update({k: v for k, v in make_env(tmp_path, tenants_dir=str(examples)).items()})
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "arbitral", *args],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert run("migrate").returncode == 0
+    synced = run("tenants", "sync")
+    assert synced.returncode == 0, synced.stderr
+    assert [line.split()[:2] for line in synced.stdout.splitlines()] == [
+        ["gz", "created"],
+        ["sz", "created"],
+    ]
+    listed = run("tenants", "list")
+    assert listed.returncode == 0
+    assert "广州仲裁委员会 / Guangzhou Arbitration Commission" in listed.stdout
+    (examples / "gz.toml").write_text("slug = 'gz'\n", encoding="utf-8")
+    refused = run("tenants", "sync")
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert (
+        refused.stderr.splitlines()[0]
+        == f"{examples / 'gz.toml'}: names: missing (a table with zh, en)"
+    )
