@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -111,8 +113,52 @@ def _segment(part: str) -> dict[str, Any]:
     return data
 
 
+class VerifiedTokens:
+    """Tokens already verified, until they expire (a client reuses its token for minutes).
+
+    A token is immutable, so a verified one stays valid until ``exp``; the
+    cache only spares the signature check on the next request with it. Keyed
+    by the SHA-256 of the token, bounded, oldest out first.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+
+    def get(self, token: str) -> Principal | None:
+        key = hashlib.sha256(token.encode()).digest()
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= time.time():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, token: str, expires_at: float, principal: Principal) -> None:
+        self._entries[hashlib.sha256(token.encode()).digest()] = (expires_at, principal)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+verified_tokens = VerifiedTokens()
+
+
 async def verify_access_token(runtime: Runtime, token: str) -> Principal:
     """The API client behind ``token``; raises InvalidToken with the reason."""
+    cached = verified_tokens.get(token)
+    if cached is not None:
+        return cached
+    principal, expires_at = await _verify(runtime, token)
+    verified_tokens.put(token, expires_at, principal)
+    return principal
+
+
+async def _verify(runtime: Runtime, token: str) -> tuple[Principal, float]:
     if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise InvalidToken("not a compact JWS")
     header_part, claims_part, _ = token.split(".")
@@ -153,7 +199,7 @@ async def verify_access_token(runtime: Runtime, token: str) -> Principal:
         held = {Permission(name) for name in str(claims.get("scope", "")).split()}
     except (KeyError, ValueError):
         raise InvalidToken("malformed claims") from None
-    return Principal(
+    principal = Principal(
         kind=PrincipalKind.API_CLIENT,
         subject_id=client_uuid,
         tenant_id=tenant.id,
@@ -163,3 +209,4 @@ async def verify_access_token(runtime: Runtime, token: str) -> Principal:
         auth_method="client_credentials",
         display_name=str(claims["sub"]),
     )
+    return principal, float(claims["exp"]) + CLOCK_LEEWAY_S
