@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.params import FromQuery
 
 from arbitral.audit.schemas import AuditEventOut, AuditPage
 from arbitral.audit.services import list_events
@@ -23,9 +24,9 @@ class AuditController(Controller):
     async def list_events(
         self,
         request: Request[Any, Any, Any],
-        limit: int = 50,
-        before: datetime | None = None,
-        action: str | None = None,
+        limit: FromQuery[int] = 50,
+        before: FromQuery[datetime | None] = None,
+        action: FromQuery[str | None] = None,
     ) -> AuditPage:
         principal = principal_of(request)
         assert principal is not None
