@@ -75,6 +75,9 @@ def test_demo_starts_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert f"http://127.0.0.1:{port}/" in out
     assert "Applied" in out
+    assert "commission_admin" in out  # the demo accounts, ready to log in with
+    credentials = (data / "demo-credentials.json").read_text()
+    assert oct((data / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
     database = data / "arbitral.sqlite3"
     assert database.is_file()
     secret = (data / "secret_key").read_bytes()
@@ -84,3 +87,6 @@ def test_demo_starts_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
     assert "Traceback" not in err2
     assert "Applied" not in out2  # the second run found its database migrated
     assert (data / "secret_key").read_bytes() == secret
+    assert (data / "demo-credentials.json").read_text() == credentials
+    admin_password = json.loads(credentials)["people"][0]["password"]
+    assert admin_password in out2

@@ -110,7 +110,22 @@ def demo(host: str | None, port: int | None) -> None:
     applied = asyncio.run(_migrate(settings))
     if applied:
         click.echo(f"Applied {len(applied)} migration(s) to {settings.database.display}")
-    _serve(settings, banner=True)
+    accounts = asyncio.run(_prepare_demo(settings))
+    from arbitral.demo import banner_lines
+
+    _serve(settings, banner=banner_lines(accounts, settings.public_url))
+
+
+async def _prepare_demo(settings: Settings) -> Any:
+    from arbitral.demo import prepare_demo
+    from arbitral.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    await runtime.open()
+    try:
+        return await prepare_demo(runtime)
+    finally:
+        await runtime.close()
 
 
 @main.command()
@@ -128,7 +143,7 @@ def serve(host: str | None, port: int | None) -> None:
     failed = [r for r in results if not r.ok]
     if failed:
         _fail(failed[0].detail)
-    _serve(settings, banner=False)
+    _serve(settings, banner=None)
 
 
 def _with_address(settings: Settings, host: str | None, port: int | None) -> Settings:
@@ -160,13 +175,13 @@ def _check_port_free(settings: Settings) -> None:
             ) from None
 
 
-def _serve(settings: Settings, *, banner: bool) -> None:
+def _serve(settings: Settings, *, banner: list[str] | None) -> None:
     import uvicorn
 
     from arbitral.app import create_app
 
     app = create_app(settings)
-    if banner:
+    if banner is not None:
         url = settings.public_url
         click.echo(
             "\n".join(
@@ -177,8 +192,7 @@ def _serve(settings: Settings, *, banner: bool) -> None:
                     f"  API docs:  {url}/schema  (OpenAPI: {url}/schema/openapi.json)",
                     f"  Health:    {url}/health/ready",
                     f"  Data:      {settings.data_dir}",
-                    "  Log in:    no accounts exist yet; the API is open only for",
-                    "             health checks until tenancy and logins arrive.",
+                    *banner,
                     "  Stop:      Ctrl-C",
                     "",
                 ]
