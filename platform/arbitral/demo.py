@@ -91,10 +91,10 @@ async def prepare_demo(runtime: Runtime) -> DemoAccounts | None:
         {"client_id": lender.client.client_id, "client_secret": lender.client_secret},
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
+    with os.fdopen(fd, "w") as out:
         json.dump(
             {"tenant": accounts.tenant, "people": accounts.people, "lender": accounts.lender},
-            handle,
+            out,
             ensure_ascii=False,
             indent=2,
         )
