@@ -16,7 +16,7 @@ from arbitral.auth.client_controllers import ApiClientController, KeyController
 from arbitral.auth.controllers import LoginController, SessionController
 from arbitral.auth.guards import authorize, check_routes
 from arbitral.auth.middleware import AuthenticationMiddleware
-from arbitral.auth.oauth_controllers import OAuthController
+from arbitral.auth.oauth_controllers import OAuthController, WellKnownController
 from arbitral.auth.platform_controllers import PlatformController
 from arbitral.db.migrate import migration_state
 from arbitral.health.controllers import HealthController
@@ -108,6 +108,7 @@ def create_app(
             LoginController,
             SessionController,
             OAuthController,
+            WellKnownController,
             MeController,
             UserController,
             PowerOfAttorneyController,

@@ -46,6 +46,9 @@ async def test_client_credentials_token_and_its_use(auth_world: World) -> None:
 
     jwks = await w.client.get(f"/t/{w.a.slug}/.well-known/jwks.json")
     assert [key["kid"] for key in jwks.json()["keys"]] == [header["kid"]]
+    on_host = await w.client.get("/.well-known/jwks.json", headers={"host": w.a.host})
+    assert on_host.json() == jwks.json()
+    assert (await w.client.get("/.well-known/jwks.json")).status_code == 404  # no tenant host
     metadata = (await w.client.get(f"/t/{w.a.slug}/.well-known/oauth-authorization-server")).json()
     assert metadata["issuer"] == claims["iss"]
     assert metadata["token_endpoint"].endswith(f"/t/{w.a.slug}/oauth/token")

@@ -23,6 +23,7 @@ from arbitral.auth.controllers import tenant_by_slug
 from arbitral.auth.domain import Permission
 from arbitral.auth.guards import public
 from arbitral.auth.tokens import audience, issue_access_token, issuer
+from arbitral.errors import NotFound
 from arbitral.web import client_ip
 
 AnyRequest = Request[Any, Any, Any]
@@ -205,15 +206,48 @@ class OAuthController(Controller):
         summary="Authorization server metadata (RFC 8414)",
     )
     async def metadata(self, request: AnyRequest, tenant_slug: FromPath[str]) -> ServerMetadata:
-        tenant = await tenant_by_slug(request, tenant_slug)
-        public_url = request.app.state.settings.public_url
-        base = issuer(public_url, tenant.slug)
-        return ServerMetadata(
-            issuer=base,
-            token_endpoint=f"{base}/oauth/token",
-            jwks_uri=f"{base}/.well-known/jwks.json",
-            grant_types_supported=["client_credentials"],
-            token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
-            scopes_supported=sorted(p.value for p in Permission),
-            access_token_audience=audience(public_url),
-        )
+        return _metadata(request, await tenant_by_slug(request, tenant_slug))
+
+
+def _metadata(request: AnyRequest, tenant: Any) -> ServerMetadata:
+    public_url = request.app.state.settings.public_url
+    base = issuer(public_url, tenant.slug)
+    return ServerMetadata(
+        issuer=base,
+        token_endpoint=f"{base}/oauth/token",
+        jwks_uri=f"{base}/.well-known/jwks.json",
+        grant_types_supported=["client_credentials"],
+        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
+        scopes_supported=sorted(p.value for p in Permission),
+        access_token_audience=audience(public_url),
+    )
+
+
+async def tenant_by_host(request: AnyRequest) -> Any:
+    host = (request.headers.get("host") or "").split(":")[0].lower()
+    tenant = await request.app.state.tenants.by_host(host) if host else None
+    if tenant is None:
+        raise NotFound("this host serves no commission; use /t/{slug}/.well-known/…")
+    return tenant
+
+
+class WellKnownController(Controller):
+    """The same documents at the root of a commission's own host name."""
+
+    path = "/.well-known"
+    tags = ("oauth",)
+
+    @get("/jwks.json", opt=public(), summary="The host's commission's public signing keys")
+    async def jwks(self, request: AnyRequest) -> Response[Jwks]:
+        tenant = await tenant_by_host(request)
+        keys = await request.app.state.runtime.keys.public_keys(tenant.id, "jws")
+        return Response(Jwks(keys=keys), headers={"Cache-Control": "public, max-age=300"})
+
+    @get(
+        "/oauth-authorization-server",
+        opt=public(),
+        summary="The host's commission's authorization server metadata (RFC 8414)",
+    )
+    async def metadata(self, request: AnyRequest) -> ServerMetadata:
+        tenant = await tenant_by_host(request)
+        return _metadata(request, tenant)
