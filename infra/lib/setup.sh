@@ -82,3 +82,14 @@ ensure_rabbitmq() {
     wait_for_port 5672 RabbitMQ 120
   fi
 }
+
+# ensure_node_packages DIR: npm ci from DIR's lock file, once per lock file.
+ensure_node_packages() {
+  local dir="$ROOT/$1" stamp want
+  stamp="$dir/node_modules/.arbitral-lock"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    npm ci --prefix "$dir" --no-audit --no-fund --silent
+    echo "$want" > "$stamp"
+  fi
+}

@@ -17,6 +17,8 @@ from arbitral.auth.controllers import LoginController, SessionController
 from arbitral.auth.guards import authorize, check_routes
 from arbitral.auth.middleware import AuthenticationMiddleware
 from arbitral.auth.oauth_controllers import OAuthController, WellKnownController
+from arbitral.auth.oidc_controllers import OidcLoginController
+from arbitral.auth.otp_controllers import OtpController
 from arbitral.auth.platform_controllers import PlatformController
 from arbitral.db.migrate import migration_state
 from arbitral.health.controllers import HealthController
@@ -106,6 +108,8 @@ def create_app(
             HealthController,
             *storage_routes(),
             LoginController,
+            OidcLoginController,
+            OtpController,
             SessionController,
             OAuthController,
             WellKnownController,

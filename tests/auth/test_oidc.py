@@ -36,7 +36,6 @@ from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
 from arbitral.auth import oidc
 from arbitral.auth.domain import Principal, Role
-from arbitral.auth.oidc_controllers import OidcLoginController
 from arbitral.auth.throttle import Limit
 from arbitral.identity.schemas import UserCreate
 from arbitral.identity.services import create_user
@@ -226,16 +225,9 @@ class OidcWorld:
         self.w.runtime.tenants.invalidate()
 
 
-def _register_routes(w: World) -> None:
-    """Serve the OIDC routes (until ``create_app`` lists the controller itself)."""
-    if not any(route.path == "/t/{tenant_slug:str}/auth/oidc/start" for route in w.app.routes):
-        w.app.register(OidcLoginController)
-
-
 @pytest.fixture
 async def oidc_world(auth_world: World, oidc_provider: Provider, tmp_path: Path) -> OidcWorld:
     w = auth_world
-    _register_routes(w)
     callback = oidc.redirect_uri(w.settings.public_url, w.a.slug)
     client_id, client_secret = await oidc_provider.register(callback)
     secret_file = tmp_path / "oidc-client-secret"

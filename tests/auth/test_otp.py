@@ -17,19 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-import arbitral.notify.actors  # noqa: F401  (registers notify.deliver before the app is built)
 from arbitral.auth.domain import Role
-from arbitral.auth.otp_controllers import OtpController
 from tests.support.world import Tenant, World
 
-REQUEST_PATH = "/t/{tenant_slug:str}/auth/otp/request"
 
 
 @pytest.fixture
 def w(auth_world: World) -> World:
-    """The auth world with the code routes (until the app registers them itself)."""
-    if not any(route.path == REQUEST_PATH for route in auth_world.app.routes):
-        auth_world.app.register(OtpController)
     return auth_world
 
 

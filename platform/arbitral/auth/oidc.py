@@ -48,12 +48,12 @@ from uuid import UUID, uuid4
 
 import httpx
 import structlog
-from authlib.oauth2.auth import ClientAuth  # type: ignore[import-untyped]
-from authlib.oauth2.rfc6749.parameters import (  # type: ignore[import-untyped]
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.rfc6749.parameters import (
     prepare_grant_uri,
     prepare_token_request,
 )
-from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
