@@ -21,7 +21,6 @@ from arbitral.auth.domain import Role
 from tests.support.world import Tenant, World
 
 
-
 @pytest.fixture
 def w(auth_world: World) -> World:
     return auth_world
