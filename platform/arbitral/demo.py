@@ -115,6 +115,10 @@ def banner_lines(accounts: DemoAccounts | None, url: str) -> list[str]:
         "  Log in:",
         f"    curl -i -H 'content-type: application/json' {login_url} \\",
         f'      -d \'{{"email": "{admin["email"]}", "password": "{admin["password"]}"}}\'',
+        "  Party login by one-time code (the code is printed in this terminal):",
+        "    curl -H 'content-type: application/json' "
+        f"{url}/t/{accounts.tenant}/auth/otp/request \\",
+        '      -d \'{"channel": "sms", "destination": "+8613800138001"}\'',
         "  API client (lender):",
         f"    curl -u {accounts.lender['client_id']}:{accounts.lender['client_secret']} \\",
         f"      -d grant_type=client_credentials {url}/t/{accounts.tenant}/oauth/token",
