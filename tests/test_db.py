@@ -312,3 +312,26 @@ async def test_a_newer_releases_migration_keeps_this_release_ready(database: Dat
     finally:
         async with database.transaction() as uow:
             await uow.execute("DELETE FROM migration WHERE name = {}", name)
+
+
+async def test_read_only_units_of_work(database: Database) -> None:
+    async with database.transaction(readonly=True) as uow:
+        assert await uow.fetch("SELECT 1 AS one") == [{"one": 1}]
+        with pytest.raises(RuntimeError, match="cannot nest in a read-only one"):
+            async with database.transaction():
+                pass
+    if database.is_postgres:
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            async with database.transaction(readonly=True) as uow:
+                await uow.execute(
+                    "INSERT INTO job_run (job_id, actor_name, status, finished_at) "
+                    "VALUES ({}, 'x.y', 'done', CURRENT_TIMESTAMP)",
+                    uuid4(),
+                )
+    # The setting is per transaction: the next one on a pooled connection may write.
+    async with database.transaction() as uow:
+        await uow.execute(
+            "INSERT INTO job_run (job_id, actor_name, status, finished_at) "
+            "VALUES ({}, 'x.y', 'done', CURRENT_TIMESTAMP)",
+            uuid4(),
+        )

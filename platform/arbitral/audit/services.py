@@ -157,7 +157,7 @@ async def list_events(
     if action is not None:
         conditions.append("action = {}")
         args.append(action)
-    async with db.transaction(tenant_id=tenant_id) as uow:
+    async with db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         rows = await uow.fetch(
             "SELECT * FROM audit_event WHERE "  # noqa: S608 (fixed conditions, placeholders)
             + " AND ".join(conditions)

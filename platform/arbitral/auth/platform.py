@@ -174,7 +174,7 @@ async def platform_login(
 
 async def resolve_platform_session(db: Database, cookie_value: str) -> tuple[Principal, str] | None:
     now = datetime.now(UTC)
-    async with db.transaction() as uow:
+    async with db.transaction(readonly=True) as uow:
         rows = await uow.fetch(
             "SELECT s.id, s.csrf_token, s.last_seen_at, a.id AS admin_id, a.display_name, "
             "a.status FROM platform_session s JOIN platform_admin a ON a.id = s.admin_id "
@@ -188,7 +188,8 @@ async def resolve_platform_session(db: Database, cookie_value: str) -> tuple[Pri
         last_seen = as_datetime(row["last_seen_at"])
         if now - last_seen > SESSION_IDLE:
             return None
-        if now - last_seen > TOUCH_EVERY:
+    if now - last_seen > TOUCH_EVERY:
+        async with db.transaction() as uow:
             await uow.execute(
                 "UPDATE platform_session SET last_seen_at = {} WHERE id = {}", now, row["id"]
             )

@@ -97,7 +97,7 @@ async def resolve_session(db: Database, cookie_value: str) -> ResolvedSession | 
         return None
     tenant_id, secret = parsed
     now = datetime.now(UTC)
-    async with db.transaction(tenant_id=tenant_id) as uow:
+    async with db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         rows = await uow.fetch(
             "SELECT s.id, s.user_id, s.csrf_token, s.auth_method, s.last_seen_at, "
             "u.display_name, u.status FROM session s JOIN tenant_user u "
@@ -114,14 +114,16 @@ async def resolve_session(db: Database, cookie_value: str) -> ResolvedSession | 
         last_seen = as_datetime(row["last_seen_at"])
         if now - last_seen > SESSION_IDLE:
             return None
-        if now - last_seen > TOUCH_EVERY:
+        roles = await active_roles(uow, tenant_id, as_uuid(row["user_id"]))
+    if now - last_seen > TOUCH_EVERY:
+        # Written at most once a minute, so most requests take no write lock.
+        async with db.transaction(tenant_id=tenant_id) as uow:
             await uow.execute(
                 "UPDATE session SET last_seen_at = {} WHERE tenant_id = {} AND id = {}",
                 now,
                 tenant_id,
                 row["id"],
             )
-        roles = await active_roles(uow, tenant_id, as_uuid(row["user_id"]))
     return ResolvedSession(
         principal=Principal(
             kind=PrincipalKind.USER,

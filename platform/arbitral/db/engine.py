@@ -152,16 +152,22 @@ class Database:
             await self.engine.close_connection_pool()
 
     def transaction(
-        self, *, tenant_id: UUID | None = None, outbox_relay: bool = False
+        self,
+        *,
+        tenant_id: UUID | None = None,
+        outbox_relay: bool = False,
+        readonly: bool = False,
     ) -> UnitOfWork:
         """A unit of work: one transaction, its outbox rows, its after-commit hooks.
 
         ``tenant_id`` scopes it to one tenant (row-level security on PostgreSQL);
-        ``outbox_relay`` is for the relay alone (it sees every tenant's jobs).
+        ``outbox_relay`` is for the relay alone (it sees every tenant's jobs);
+        ``readonly`` for reads: on SQLite it takes no write lock (``BEGIN
+        DEFERRED``), on PostgreSQL the transaction is ``READ ONLY``.
         """
         from arbitral.db.uow import UnitOfWork
 
-        return UnitOfWork(self, tenant_id=tenant_id, outbox_relay=outbox_relay)
+        return UnitOfWork(self, tenant_id=tenant_id, outbox_relay=outbox_relay, readonly=readonly)
 
     def add_commit_listener(self, listener: Callable[[UnitOfWork], None]) -> None:
         """Call ``listener(uow)`` after every committed unit of work."""

@@ -40,11 +40,17 @@ _current: ContextVar[UnitOfWork | None] = ContextVar("arbitral_uow", default=Non
 
 class UnitOfWork:
     def __init__(
-        self, database: Database, *, tenant_id: UUID | None = None, outbox_relay: bool = False
+        self,
+        database: Database,
+        *,
+        tenant_id: UUID | None = None,
+        outbox_relay: bool = False,
+        readonly: bool = False,
     ) -> None:
         self.database = database
         self.tenant_id = tenant_id
         self.outbox_relay = outbox_relay
+        self.readonly = readonly
         self.enqueued: list[UUID] = []
         self._after_commit: list[Callable[[], None]] = []
         self._tx: Any = None
@@ -68,6 +74,8 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         parent = _current.get()
         if parent is not None:
+            if self.readonly is False and parent.readonly:
+                raise RuntimeError("a writing unit of work cannot nest in a read-only one")
             if parent.database is not self.database:
                 raise RuntimeError("a nested unit of work must use the database of the outer one")
             if parent.tenant_id != self.tenant_id:
@@ -80,7 +88,8 @@ class UnitOfWork:
         if isinstance(engine, PostgresEngine):
             tx = engine.transaction()
         else:
-            tx = engine.transaction(transaction_type=TransactionType.immediate)
+            kind = TransactionType.deferred if self.readonly else TransactionType.immediate
+            tx = engine.transaction(transaction_type=kind)
         try:
             await tx.__aenter__()
         except BaseException:
@@ -94,9 +103,11 @@ class UnitOfWork:
             if isinstance(engine, PostgresEngine):
                 await tx.connection.execute(
                     "SELECT set_config('app.tenant_id', $1, true), "
-                    "set_config('app.outbox_relay', $2, true)",
+                    "set_config('app.outbox_relay', $2, true), "
+                    "set_config('transaction_read_only', $3, true)",
                     "" if self.tenant_id is None else str(self.tenant_id),
                     "on" if self.outbox_relay else "",
+                    "on" if self.readonly else "off",
                 )
         except BaseException as exc:
             await self._finish(exc)

@@ -216,7 +216,7 @@ async def create_user(runtime: Runtime, principal: Principal, data: UserCreate) 
 
 
 async def get_user(runtime: Runtime, principal: Principal, user_id: UUID) -> UserOut:
-    async with runtime.db.transaction(tenant_id=tenant_of(principal)) as uow:
+    async with runtime.db.transaction(tenant_id=tenant_of(principal), readonly=True) as uow:
         row = await access_user(uow, principal, user_id)
         memberships = await _memberships(uow, tenant_of(principal), [user_id])
     return _user_out(row, memberships[str(user_id)])
@@ -227,7 +227,7 @@ async def list_users(
 ) -> UserPage:
     tenant_id = tenant_of(principal)
     limit = max(1, min(limit, MAX_PAGE))
-    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+    async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         if after is None:
             rows = await uow.fetch(
                 "SELECT * FROM tenant_user WHERE tenant_id = {} ORDER BY id LIMIT {}",
@@ -494,7 +494,7 @@ async def create_power(
 
 
 async def get_power(runtime: Runtime, principal: Principal, power_id: UUID) -> PowerOfAttorneyOut:
-    async with runtime.db.transaction(tenant_id=tenant_of(principal)) as uow:
+    async with runtime.db.transaction(tenant_id=tenant_of(principal), readonly=True) as uow:
         return _power_out(await access_power(uow, principal, power_id))
 
 

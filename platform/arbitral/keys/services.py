@@ -151,7 +151,7 @@ class KeyRing:
         return f"KeyRing(db={self.db.dialect}, cached={len(self._public)})"
 
     @asynccontextmanager
-    async def _unit(self, tenant_id: UUID) -> AsyncIterator[UnitOfWork]:
+    async def _unit(self, tenant_id: UUID, *, readonly: bool = False) -> AsyncIterator[UnitOfWork]:
         """The caller's unit of work if it is this tenant's, else one of our own.
 
         A caller's unit of work of another tenant (or database) is refused by
@@ -161,7 +161,7 @@ class KeyRing:
         if current is not None and current.database is self.db and current.tenant_id == tenant_id:
             yield current
             return
-        async with self.db.transaction(tenant_id=tenant_id) as uow:
+        async with self.db.transaction(tenant_id=tenant_id, readonly=readonly) as uow:
             yield uow
 
     def _handle(self, tenant_id: UUID, row: Mapping[str, Any]) -> SigningKeyHandle:
@@ -254,7 +254,7 @@ class KeyRing:
 
     async def keys(self, tenant_id: UUID, purpose: str | None = None) -> list[KeyInfo]:
         """The tenant's keys (newest first), without their private halves."""
-        async with self._unit(tenant_id) as uow:
+        async with self._unit(tenant_id, readonly=True) as uow:
             return await _key_infos(uow, tenant_id, purpose)
 
     async def public_keys(
@@ -286,7 +286,7 @@ class KeyRing:
         cache_key = (tenant_id, kid)
         cached = self._public.get(cache_key)
         if cached is None:
-            async with self._unit(tenant_id) as uow:
+            async with self._unit(tenant_id, readonly=True) as uow:
                 rows = await uow.fetch(
                     "SELECT purpose, public_jwk FROM signing_key WHERE tenant_id = {} AND kid = {}",
                     tenant_id,
