@@ -206,3 +206,40 @@ async def test_database_contention_is_503_with_retry_after(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["type"] == "/problems/busy"
+
+
+async def test_nul_characters_are_refused_at_the_door(client: AsyncTestClient[Litestar]) -> None:
+    for response in (
+        await client.post(
+            "/test/filings",
+            content=b'{"amount": 1, "title": "a\\u0000b"}',
+            headers={"content-type": "application/json"},
+        ),
+        await client.get("/health/live%00"),
+        await client.get("/health/live", params={"q": "a\x00b"}),
+    ):
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "NUL" in response.json()["detail"]
+    # Binary bodies are not text: their NUL bytes are nobody's business here.
+    fine = await client.post(
+        "/test/filings",
+        content=b"\x00\x01",
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert fine.status_code in (400, 415)
+    assert "NUL" not in fine.text
+
+
+async def test_a_unique_violation_is_a_409(client: AsyncTestClient[Litestar]) -> None:
+    client.app.register(duplicate)
+    response = await client.post("/test/duplicate")
+    assert response.status_code == 409
+    assert response.json()["type"] == "/problems/conflict"
+
+
+@post("/test/duplicate", sync_to_thread=False, opt=public())
+def duplicate() -> None:
+    import sqlite3
+
+    raise sqlite3.IntegrityError("UNIQUE constraint failed: tenant_user.email")

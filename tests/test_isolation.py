@@ -18,6 +18,7 @@ PLATFORM_TABLES = {
     "platform_audit_event",
     "platform_admin",
     "platform_session",
+    "platform_login_throttle",
     "outbox_message",
     "job_run",
     "migration",

@@ -32,7 +32,7 @@ from arbitral.logs import configure_logging
 from arbitral.runtime import build_runtime
 from arbitral.settings import ConfigError, Settings
 from arbitral.storage.controllers import storage_routes
-from arbitral.web import EXCEPTION_HANDLERS, RequestContextMiddleware
+from arbitral.web import EXCEPTION_HANDLERS, RejectNulMiddleware, RequestContextMiddleware
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +47,7 @@ class ArbitralApp(Litestar):
     """
 
     def _create_asgi_handler(self) -> ASGIApp:
-        return RequestContextMiddleware(super()._create_asgi_handler())
+        return RequestContextMiddleware(RejectNulMiddleware(super()._create_asgi_handler()))
 
 
 def create_app(

@@ -18,6 +18,7 @@ from pathlib import Path
 import anyio.to_thread
 from dramatiq import Broker
 
+from arbitral.auth.tokens import VerifiedTokens
 from arbitral.db.engine import Database
 from arbitral.jobs.broker import build_broker, set_job_runtime
 from arbitral.jobs.outbox import Relay
@@ -38,6 +39,7 @@ class Runtime:
     relay: Relay
     tenants: TenantDirectory
     keys: KeyRing
+    verified_tokens: VerifiedTokens
     secret_key: bytes = field(repr=False)
     key_encryption_key: bytes = field(repr=False)
 
@@ -73,6 +75,7 @@ def build_runtime(settings: Settings, *, job_modules: tuple[str, ...] = ()) -> R
         relay=relay,
         tenants=TenantDirectory(db),
         keys=KeyRing(db, kek),
+        verified_tokens=VerifiedTokens(),
         secret_key=secret_key,
         key_encryption_key=kek,
     )

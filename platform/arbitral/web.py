@@ -53,6 +53,87 @@ def current_request_id() -> str | None:
     return value if isinstance(value, str) else None
 
 
+_NUL_TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/")
+_NUL_MARKERS = (b"\x00", b"\\u0000")
+
+
+class RejectNulMiddleware:
+    """Refuses NUL characters in the path, the query and text bodies (400).
+
+    PostgreSQL cannot store them in text and SQLite would: refusing them at the
+    door keeps both backends alike and answers precisely instead of failing
+    deep inside a transaction. Binary bodies (uploads) are not looked at.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
+            await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+        query = scope.get("query_string", b"")
+        if any(m in part.lower() for part in (raw_path, query) for m in (b"%00", b"\x00")):
+            await _refuse_nul(scope, send, "the address")
+            return
+        content_type = (_header(scope, "content-type") or "").lower()
+        if not content_type.startswith(_NUL_TEXT_TYPES):
+            await self.app(scope, receive, send)
+            return
+        tail = b""
+        refused = False
+
+        async def checked_receive() -> Any:
+            nonlocal tail, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                body = tail + message.get("body", b"")
+                if any(m in body.lower() for m in _NUL_MARKERS):
+                    refused = True
+                    return {"type": "http.disconnect"}
+                tail = body[-5:]
+            return message
+
+        sent_start = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal sent_start
+            if refused:
+                return  # the app saw a disconnect; the refusal below answers instead
+            sent_start = sent_start or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, checked_receive, tracking_send)
+        if refused:
+            await _refuse_nul(scope, send, "the body")
+
+
+async def _refuse_nul(scope: Scope, send: Any, where: str) -> None:
+    slug, title = "bad-request", "Bad request"
+    body = msgspec.json.encode(
+        {
+            "type": problem_type(slug),
+            "title": title,
+            "status": 400,
+            "detail": f"{where} holds a NUL character, which no text field may hold",
+            "instance": scope.get("path"),
+            "request_id": current_request_id(),
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class RequestContextMiddleware:
     """Gives each request an id (kept from ``X-Request-ID`` when well-formed), binds it
     to every log record of the request, echoes it in the response and logs one
@@ -176,6 +257,19 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if is_unique_violation(exc):
+        log.info("http.conflict", error=str(exc))
+        return problem_response(
+            Problem(
+                type=problem_type("conflict"),
+                title="Conflict",
+                status=409,
+                detail="This conflicts with a record that exists already (perhaps made by a "
+                "request that ran at the same time); nothing was changed.",
+                instance=request.url.path,
+                request_id=current_request_id(),
+            )
+        )
     if is_transient_database_error(exc):
         log.warning("http.database_busy", error=str(exc))
         return problem_response(
@@ -212,6 +306,13 @@ _TRANSIENT_POSTGRES = {
     "ConnectionDoesNotExistError",
     "QueryCanceledError",
 }
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    name, module = type(exc).__name__, type(exc).__module__
+    if module.startswith("asyncpg"):
+        return name == "UniqueViolationError"
+    return name == "IntegrityError" and "UNIQUE constraint failed" in str(exc)
 
 
 def is_transient_database_error(exc: BaseException) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pyotp
@@ -148,3 +149,70 @@ async def test_disabling_a_user_ends_their_sessions(auth_world: World) -> None:
         json={"email": w.a.emails[Role.CLAIMANT], "password": PASSWORD},
     )
     assert again.status_code == 401
+
+
+async def test_a_deactivated_commission_accepts_no_session_or_token(auth_world: World) -> None:
+    from arbitral.auth.domain import ClientKind
+
+    w = auth_world
+    headers = await w.login(w.a, Role.SECRETARY)
+    bearer = {"authorization": f"Bearer {await w.token(w.a, ClientKind.LENDER)}"}
+    for h in (headers, bearer):
+        assert (await w.client.get("/api/v1/me", headers=h)).status_code == 200
+    async with w.runtime.db.transaction() as uow:
+        await uow.execute("UPDATE tenant SET active = {} WHERE id = {}", False, w.a.id)
+    w.runtime.tenants.invalidate()
+    for h in (headers, bearer):  # the token is in the verified-token cache by now
+        assert (await w.client.get("/api/v1/me", headers=h)).status_code == 401
+
+
+async def test_login_endpoints_take_json_only(auth_world: World) -> None:
+    """A cross-site form (text/plain or urlencoded) cannot log anyone in (login CSRF)."""
+    w = auth_world
+    body = json.dumps({"email": w.a.emails[Role.SECRETARY], "password": PASSWORD})
+    for url in (f"/t/{w.a.slug}/auth/password", "/platform/auth/password"):
+        for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+            response = await w.client.post(
+                url, content=body, headers={"content-type": content_type}
+            )
+            assert response.status_code == 415, (url, content_type, response.text)
+
+
+async def test_parallel_guesses_are_counted_one_by_one(auth_world: World) -> None:
+    """A burst of concurrent wrong passwords cannot slip past the limit of five."""
+    import asyncio
+
+    w = auth_world
+    email = w.a.emails[Role.RESPONDENT]
+    url = f"/t/{w.a.slug}/auth/password"
+    answers = await asyncio.gather(
+        *(
+            w.client.post(url, json={"email": email, "password": f"guess number {i}"})
+            for i in range(20)
+        )
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(401) <= 5, codes
+    assert codes.count(429) >= 15, codes
+
+
+async def test_a_totp_code_logs_in_once_even_in_parallel(auth_world: World) -> None:
+    import asyncio
+
+    w = auth_world
+    headers = await w.login(w.a, Role.SECRETARY)
+    started = await w.client.post("/api/v1/me/totp", headers=headers)
+    totp = pyotp.TOTP(started.json()["secret"])
+    confirm_step = int(time.time() // 30)
+    await w.client.post("/api/v1/me/totp/confirm", json={"code": totp.now()}, headers=headers)
+    code = totp.at((confirm_step + 1) * 30)
+    answers = await asyncio.gather(
+        *(
+            w.client.post(
+                f"/t/{w.a.slug}/auth/password",
+                json={"email": w.a.emails[Role.SECRETARY], "password": PASSWORD, "totp_code": code},
+            )
+            for _ in range(8)
+        )
+    )
+    assert sorted(a.status_code for a in answers).count(200) == 1

@@ -50,7 +50,11 @@ class LoginController(Controller):
     path = "/t/{tenant_slug:str}/auth"
     tags = ("authentication",)
 
-    @post("/password", opt=public(), summary="Log in with email, password and authenticator code")
+    @post(
+        "/password",
+        opt=public(login=True),
+        summary="Log in with email, password and authenticator code",
+    )
     async def password(
         self, request: AnyRequest, tenant_slug: FromPath[str], data: JSONBody[PasswordLogin]
     ) -> Response[LoginOut]:

@@ -66,6 +66,7 @@ class Permission(StrEnum):
     COURT_PACKAGES = "court:packages"
     # Above the tenants.
     PLATFORM_TENANTS_READ = "platform:tenants:read"
+    PLATFORM_SELF = "platform:self"
 
 
 _MEMBER = {Permission.TENANT_READ, Permission.SELF_MANAGE}
@@ -122,7 +123,7 @@ CLIENT_SCOPES: dict[ClientKind, frozenset[Permission]] = {
     ),
 }
 
-PLATFORM_ADMIN_PERMISSIONS = frozenset({Permission.PLATFORM_TENANTS_READ})
+PLATFORM_ADMIN_PERMISSIONS = frozenset({Permission.PLATFORM_TENANTS_READ, Permission.PLATFORM_SELF})
 
 
 def permissions_of_roles(roles: Iterable[Role]) -> frozenset[Permission]:

@@ -36,9 +36,17 @@ def require(permission: Permission) -> dict[str, Any]:
     return {PERMISSION: permission}
 
 
-def public() -> dict[str, Any]:
-    """``opt`` for a route anyone may call (health, login, JWKS, token endpoint)."""
-    return {PUBLIC: True}
+JSON_ONLY = "json_only"
+
+
+def public(*, login: bool = False) -> dict[str, Any]:
+    """``opt`` for a route anyone may call (health, login, JWKS, token endpoint).
+
+    ``login=True`` for a JSON login endpoint: it must be sent as
+    ``application/json``, which a cross-site HTML form cannot do, so no other
+    site can log a visitor into an account of its choosing (login CSRF).
+    """
+    return {PUBLIC: True, JSON_ONLY: True} if login else {PUBLIC: True}
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:

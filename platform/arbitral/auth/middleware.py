@@ -20,11 +20,16 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    ClientException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+)
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from arbitral.auth.domain import Principal
-from arbitral.auth.guards import CHALLENGE, PUBLIC
+from arbitral.auth.guards import CHALLENGE, JSON_ONLY, PUBLIC
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +65,17 @@ class AuthenticationMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = scope.get("route_handler")
+        if (
+            handler is not None
+            and handler.opt.get(JSON_ONLY)
+            and scope.get("method") not in SAFE_METHODS
+            and not (_headers(scope).get("content-type") or "")
+            .lower()
+            .startswith("application/json")
+        ):
+            raise ClientException(
+                "send this as application/json", status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE
+            )
         if handler is not None and handler.opt.get(PUBLIC):
             # Public routes (logins, token endpoint, JWKS) act on no one's authority:
             # stale or foreign credentials sent along are neither needed nor judged.
@@ -124,8 +140,12 @@ class AuthenticationMiddleware:
 
 
 async def _check_host(app: Any, host: str | None, principal: Principal) -> None:
-    directory = getattr(app.state, "tenants", None)
-    if directory is None or not host:
+    """The principal's commission must be active, and the host (if a commission's) its own."""
+    directory = app.state.tenants
+    if principal.tenant_id is not None and await directory.by_id(principal.tenant_id) is None:
+        # Deactivated since the session began or the token was issued.
+        raise NotAuthorizedException("the commission is not active", headers=CHALLENGE)
+    if not host:
         return
     tenant = await directory.by_host(host.split(":")[0].lower())
     if tenant is not None and tenant.id != principal.tenant_id:

@@ -147,6 +147,14 @@ class OAuthController(Controller):
             except throttle.Throttled as exc:
                 locked = exc
         if locked is not None:
+            await record_alone(
+                runtime.db,
+                tenant_id=tenant.id,
+                actor=Actor("api_client", client_id[:100]),
+                action="token.client_credentials",
+                outcome="denied",
+                detail={"reason": "locked"},
+            )
             return oauth_error(
                 "invalid_client",
                 "too many failed attempts; try later",
@@ -174,6 +182,14 @@ class OAuthController(Controller):
         try:
             issued = await issue_access_token(runtime, tenant, client, requested)
         except ValueError as exc:
+            await record_alone(
+                runtime.db,
+                tenant_id=tenant.id,
+                actor=Actor("api_client", client.client_id),
+                action="token.client_credentials",
+                outcome="failure",
+                detail={"reason": "invalid scope", "scope": form.get("scope", "")[:300]},
+            )
             return oauth_error("invalid_scope", str(exc))
         await record_alone(
             runtime.db,

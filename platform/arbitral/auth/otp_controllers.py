@@ -42,7 +42,7 @@ class OtpController(Controller):
 
     @post(
         "/request",
-        opt=public(),
+        opt=public(login=True),
         status_code=202,
         summary="Send a one-time login code to a party's phone or email",
         description="The answer is the same whether or not the destination belongs to a "
@@ -63,7 +63,7 @@ class OtpController(Controller):
             challenge_id=challenge_id, expires_in=int(otp.CODE_LIFETIME.total_seconds())
         )
 
-    @post("/verify", opt=public(), summary="Log in with a one-time code")
+    @post("/verify", opt=public(login=True), summary="Log in with a one-time code")
     async def verify_code(
         self, request: AnyRequest, tenant_slug: FromPath[str], data: JSONBody[OtpVerify]
     ) -> Response[LoginOut]:

@@ -11,8 +11,14 @@ from litestar.params import JSONBody
 
 from arbitral.auth.domain import Permission
 from arbitral.auth.guards import principal_of, public, require
-from arbitral.auth.platform import platform_cookie_name, platform_login
-from arbitral.auth.schemas import LoginOut, PasswordLogin
+from arbitral.auth.platform import (
+    confirm_platform_totp,
+    platform_cookie_name,
+    platform_login,
+    platform_logout,
+    start_platform_totp,
+)
+from arbitral.auth.schemas import LoginOut, PasswordLogin, TotpConfirm, TotpStartOut
 from arbitral.auth.sessions import SESSION_LIFETIME
 from arbitral.tenancy.services import list_tenants
 from arbitral.web import client_ip
@@ -34,7 +40,7 @@ class PlatformTenantOut(msgspec.Struct):
 class PlatformController(Controller):
     tags = ("alliance",)
 
-    @post("/platform/auth/password", opt=public(), summary="Alliance administrator login")
+    @post("/platform/auth/password", opt=public(login=True), summary="Alliance administrator login")
     async def login(self, request: AnyRequest, data: JSONBody[PasswordLogin]) -> Response[LoginOut]:
         settings = request.app.state.settings
         result = await platform_login(
@@ -64,6 +70,56 @@ class PlatformController(Controller):
                 )
             ],
         )
+
+    @post(
+        "/platform/auth/logout",
+        opt=require(Permission.PLATFORM_SELF),
+        summary="End this alliance administrator session",
+        status_code=204,
+    )
+    async def logout(self, request: AnyRequest) -> Response[None]:
+        principal = principal_of(request)
+        assert principal is not None
+        await platform_logout(request.app.state.runtime.db, principal)
+        settings = request.app.state.settings
+        return Response(
+            None,
+            status_code=204,
+            cookies=[
+                Cookie(
+                    key=platform_cookie_name(settings.public_url),
+                    value="",
+                    max_age=0,
+                    path="/",
+                    secure=settings.public_url.startswith("https://"),
+                    httponly=True,
+                    samesite="strict",
+                )
+            ],
+        )
+
+    @post(
+        "/api/v1/platform/me/totp",
+        opt=require(Permission.PLATFORM_SELF),
+        summary="Start setting up an authenticator app",
+        status_code=201,
+    )
+    async def start_totp(self, request: AnyRequest) -> TotpStartOut:
+        principal = principal_of(request)
+        assert principal is not None
+        secret, uri = await start_platform_totp(request.app.state.runtime, principal)
+        return TotpStartOut(secret=secret, otpauth_uri=uri)
+
+    @post(
+        "/api/v1/platform/me/totp/confirm",
+        opt=require(Permission.PLATFORM_SELF),
+        summary="Confirm the authenticator with its current code",
+        status_code=204,
+    )
+    async def confirm_totp(self, request: AnyRequest, data: JSONBody[TotpConfirm]) -> None:
+        principal = principal_of(request)
+        assert principal is not None
+        await confirm_platform_totp(request.app.state.runtime, principal, data.code)
 
     @get(
         "/api/v1/platform/tenants",

@@ -8,10 +8,12 @@ or from the answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
+
+import anyio.to_thread
 
 from arbitral.audit.services import Actor, record, record_alone
 from arbitral.auth import throttle
@@ -39,7 +41,7 @@ from arbitral.identity.services import access_user, actor_of, tenant_of
 if TYPE_CHECKING:
     from arbitral.runtime import Runtime
 
-PASSWORD_FAILURES = throttle.Limit(
+PASSWORD_ATTEMPTS = throttle.Limit(
     max_count=5, window=timedelta(minutes=15), lockout=timedelta(minutes=15)
 )
 ADDRESS_FAILURES = throttle.Limit(
@@ -98,14 +100,13 @@ async def password_login(
     account_scope = f"password:{address.lower()}"
     ip_scope = f"password-ip:{ip or 'unknown'}"
     db = runtime.db
-    locked: throttle.Throttled | None = None
-    async with db.transaction(tenant_id=tenant_id) as uow:
-        try:
-            await throttle.ensure_not_locked(uow, tenant_id, account_scope)
+
+    # Count the attempt before judging it: parallel guesses are counted one by one.
+    try:
+        async with db.transaction(tenant_id=tenant_id, readonly=True) as uow:
             await throttle.ensure_not_locked(uow, tenant_id, ip_scope)
-        except throttle.Throttled as exc:
-            locked = exc
-    if locked is not None:
+        await throttle.take_attempt(db, tenant_id, account_scope, PASSWORD_ATTEMPTS)
+    except throttle.Throttled as locked:
         await record_alone(
             db,
             tenant_id=tenant_id,
@@ -114,72 +115,83 @@ async def password_login(
             outcome="denied",
             detail={"email": address, "reason": "locked"},
         )
-        raise TooManyAttempts(locked.retry_after_s)
+        raise TooManyAttempts(locked.retry_after_s) from None
 
-    async with db.transaction(tenant_id=tenant_id) as uow:
+    async with db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         rows = await uow.fetch(
             "SELECT id, display_name, status, password_hash, totp_secret_enc, totp_confirmed_at, "
             "totp_last_step FROM tenant_user WHERE tenant_id = {} AND lower(email) = lower({})",
             tenant_id,
             address,
         )
-        user: dict[str, Any] | None = rows[0] if rows else None
-        usable = user is not None and user["status"] == "active"
-        password_ok = verify_password(user["password_hash"] if usable and user else None, password)
-        reason = None if password_ok else ("unknown account" if user is None else "wrong password")
-        step: int | None = None
-        if password_ok and user is not None and user["totp_confirmed_at"] is not None:
-            if not totp_code:
-                reason = "second factor required"
+    user: dict[str, Any] | None = rows[0] if rows else None
+    usable = user is not None and user["status"] == "active"
+    stored_hash = user["password_hash"] if usable and user is not None else None
+    # argon2 takes tens of milliseconds: off the event loop, outside any transaction.
+    password_ok = await anyio.to_thread.run_sync(verify_password, stored_hash, password)
+    reason = None if password_ok else ("unknown account" if user is None else "wrong password")
+    step: int | None = None
+    if password_ok and user is not None and user["totp_confirmed_at"] is not None:
+        if not totp_code:
+            reason = "second factor required"
+        else:
+            secret = unseal(
+                runtime.key_encryption_key,
+                bytes(user["totp_secret_enc"]),
+                _totp_context(tenant_id, as_uuid(user["id"])),
+            ).decode()
+            result = verify_totp(secret, totp_code, last_step=user["totp_last_step"])
+            if result.ok:
+                step = result.step
             else:
-                secret = unseal(
-                    runtime.key_encryption_key,
-                    bytes(user["totp_secret_enc"]),
-                    _totp_context(tenant_id, as_uuid(user["id"])),
-                ).decode()
-                result = verify_totp(secret, totp_code, last_step=user["totp_last_step"])
-                if result.ok:
-                    step = result.step
-                else:
-                    reason = "wrong second factor"
-        if reason is None and user is not None:
-            user_id = as_uuid(user["id"])
+                reason = "wrong second factor"
+
+    if reason is None and user is not None:
+        user_id = as_uuid(user["id"])
+        async with db.transaction(tenant_id=tenant_id) as uow:
             if step is not None:
-                await uow.execute(
-                    "UPDATE tenant_user SET totp_last_step = {} WHERE tenant_id = {} AND id = {}",
+                # Single use, even when the same code races in twice: only one update wins.
+                spent = await uow.fetch(
+                    "UPDATE tenant_user SET totp_last_step = {} WHERE tenant_id = {} AND id = {} "
+                    "AND (totp_last_step IS NULL OR totp_last_step < {}) RETURNING id",
                     step,
                     tenant_id,
                     user_id,
+                    step,
                 )
-            if needs_rehash(user["password_hash"]):
-                await uow.execute(
-                    "UPDATE tenant_user SET password_hash = {} WHERE tenant_id = {} AND id = {}",
-                    hash_password(password),
-                    tenant_id,
-                    user_id,
+                if not spent:
+                    reason = "second factor used already"
+            if reason is None:
+                if needs_rehash(user["password_hash"]):
+                    rehashed = await anyio.to_thread.run_sync(hash_password, password)
+                    await uow.execute(
+                        "UPDATE tenant_user SET password_hash = {} "
+                        "WHERE tenant_id = {} AND id = {}",
+                        rehashed,
+                        tenant_id,
+                        user_id,
+                    )
+                await throttle.reset(uow, tenant_id, account_scope)
+                session = await create_session(
+                    uow,
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    auth_method="password+totp" if step is not None else "password",
+                    ip=ip,
+                    user_agent=user_agent,
                 )
-            await throttle.reset(uow, tenant_id, account_scope)
-            session = await create_session(
-                uow,
-                tenant_id=tenant_id,
-                user_id=user_id,
-                auth_method="password+totp" if step is not None else "password",
-                ip=ip,
-                user_agent=user_agent,
-            )
-            await record(
-                uow,
-                tenant_id=tenant_id,
-                actor=Actor("user", str(user_id)),
-                action="login.password",
-                target_kind="session",
-                target_id=session.session_id,
-                detail={"second_factor": step is not None},
-            )
-            return LoginResult(session, user_id, str(user["display_name"]))
+                await record(
+                    uow,
+                    tenant_id=tenant_id,
+                    actor=Actor("user", str(user_id)),
+                    action="login.password",
+                    target_kind="session",
+                    target_id=session.session_id,
+                    detail={"second_factor": step is not None},
+                )
+                return LoginResult(session, user_id, str(user["display_name"]))
 
-    # A failure: count it against the account and the address, audit it, answer alike.
-    locked_until = await throttle.count_failure(db, tenant_id, account_scope, PASSWORD_FAILURES)
+    # A failure: the attempt is counted already; count the address, audit, answer alike.
     await throttle.count_failure(db, tenant_id, ip_scope, ADDRESS_FAILURES)
     await record_alone(
         db,
@@ -187,7 +199,7 @@ async def password_login(
         actor=Actor.anonymous(),
         action="login.password",
         outcome="failure",
-        detail={"email": address, "reason": reason, "locked": locked_until is not None},
+        detail={"email": address, "reason": reason},
     )
     if reason == "second factor required":
         raise LoginFailed(
@@ -233,8 +245,8 @@ async def logout_everywhere(runtime: Runtime, principal: Principal, user_id: UUI
 
 @dataclass(frozen=True, slots=True)
 class TotpEnrolment:
-    secret: str
-    otpauth_uri: str
+    secret: str = field(repr=False)
+    otpauth_uri: str = field(repr=False)
 
 
 async def start_totp(runtime: Runtime, principal: Principal) -> TotpEnrolment:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
@@ -36,9 +36,9 @@ def token_hash(secret: str) -> str:
 @dataclass(frozen=True, slots=True)
 class NewSession:
     session_id: UUID
-    cookie_value: str
-    csrf_token: str
-    expires_at: datetime
+    cookie_value: str = field(repr=False)
+    csrf_token: str = field(repr=False)
+    expires_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,3 +105,14 @@ class ApiClientSecret(Table, tablename="api_client_secret"):
     expires_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
     last_used_at = Timestamptz(null=True, default=None)
+
+
+class PlatformLoginThrottle(Table, tablename="platform_login_throttle"):
+    """Counters of the alliance administrators' login limits (above the tenants)."""
+
+    id = UUID(primary_key=True)
+    scope = Varchar(length=300, unique=True)
+    window_start = Timestamptz()
+    requests = Integer(default=0)
+    failures = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)

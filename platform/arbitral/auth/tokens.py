@@ -14,14 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import msgspec
 from joserfc import jwt
 from joserfc.errors import JoseError
 
@@ -59,9 +59,9 @@ def audience(public_url: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
-    access_token: str
-    expires_in: int
-    scope: str
+    access_token: str = field(repr=False)
+    expires_in: int = 0
+    scope: str = ""
 
 
 async def issue_access_token(
@@ -105,8 +105,9 @@ async def issue_access_token(
 
 def _segment(part: str) -> dict[str, Any]:
     try:
-        data = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (binascii.Error, ValueError):
+        # msgspec limits nesting depth: a header of "[" * 5000 is an error, not a RecursionError.
+        data = msgspec.json.decode(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError, msgspec.DecodeError):
         raise InvalidToken("not a JWT") from None
     if not isinstance(data, dict):
         raise InvalidToken("not a JWT")
@@ -145,16 +146,14 @@ class VerifiedTokens:
         self._entries.clear()
 
 
-verified_tokens = VerifiedTokens()
-
-
 async def verify_access_token(runtime: Runtime, token: str) -> Principal:
     """The API client behind ``token``; raises InvalidToken with the reason."""
-    cached = verified_tokens.get(token)
+    cache = runtime.verified_tokens
+    cached = cache.get(token)
     if cached is not None:
         return cached
     principal, expires_at = await _verify(runtime, token)
-    verified_tokens.put(token, expires_at, principal)
+    cache.put(token, expires_at, principal)
     return principal
 
 

@@ -48,7 +48,6 @@ async def _measure(requests: int, database_url: str | None, owner_url: str | Non
     from arbitral.auth.clients import ApiClientCreate, create_client
     from arbitral.auth.domain import ClientKind, Permission, Principal, Role
     from arbitral.auth.guards import public, require
-    from arbitral.auth.tokens import verified_tokens
     from arbitral.db.engine import Database
     from arbitral.db.migrate import migrate
     from arbitral.identity.schemas import UserCreate
@@ -153,7 +152,7 @@ async def _measure(requests: int, database_url: str | None, owner_url: str | Non
                     uncached = name == "bearer JWT, signature checked"
                     for _ in range(per_round):
                         if uncached:  # forget the verified token: the full check each time
-                            verified_tokens.clear()
+                            runtime.verified_tokens.clear()
                         started = time.perf_counter_ns()
                         response = await client.get(url, headers=headers)
                         timings.append((time.perf_counter_ns() - started) / 1000)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
-_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
-_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_EMAIL = re.compile(
+    rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$", re.ASCII
+)
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$", re.ASCII)
+_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
 _SCOPE = re.compile(r"^(all|case:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
 
@@ -23,7 +26,8 @@ def normalize_email(value: str) -> str:
 
 def normalize_phone(value: str) -> str:
     """E.164 (``+8613800138000``); a bare mainland mobile number gets +86."""
-    compact = re.sub(r"[\s()-]", "", value.strip())
+    # Full-width digits (typed with a Chinese input method) become ASCII; nothing else does.
+    compact = re.sub(r"[\s()-]", "", unicodedata.normalize("NFKC", value).strip())
     if _CN_MOBILE.match(compact):
         compact = "+86" + compact
     elif compact.startswith("0086"):

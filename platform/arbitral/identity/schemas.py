@@ -11,6 +11,8 @@ import msgspec
 from arbitral.auth.domain import Role
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# Instants must say their time zone (2026-11-23T10:00:00+08:00): no guessing.
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -63,8 +65,8 @@ class PowerOfAttorneyCreate(msgspec.Struct, forbid_unknown_fields=True):
     principal_user_id: UUID
     document_key: str
     scope: str = "all"
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
 
 
 class PowerOfAttorneyOut(msgspec.Struct):

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from arbitral.runtime import Runtime
 
 MAX_PAGE = 100
+ADMINS = "SELECT id FROM membership WHERE tenant_id = {} AND role = {} AND revoked_at IS NULL"
+ADMINS_FOR_UPDATE = ADMINS + " FOR UPDATE"
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -370,13 +372,14 @@ async def revoke_membership(
             raise NotFound("no such membership")
         role = Role(rows[0]["role"])
         if role is Role.COMMISSION_ADMIN:
+            # Lock every active admin membership first, so two revocations at once cannot
+            # each see the other's admin and leave the commission with none.
             admins = await uow.fetch(
-                "SELECT count(*) AS n FROM membership WHERE tenant_id = {} AND role = {} "
-                "AND revoked_at IS NULL",
+                ADMINS_FOR_UPDATE if uow.is_postgres else ADMINS,
                 tenant_id,
                 Role.COMMISSION_ADMIN.value,
             )
-            if int(admins[0]["n"]) <= 1:
+            if len(admins) <= 1:
                 raise Conflict("the commission would have no administrator left")
         await uow.execute(
             "UPDATE membership SET revoked_at = {}, revoked_by = {} "

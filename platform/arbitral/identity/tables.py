@@ -74,6 +74,4 @@ class PlatformAdmin(Table, tablename="platform_admin"):
     totp_secret_enc = Bytea(null=True, default=None)
     totp_confirmed_at = Timestamptz(null=True, default=None)
     totp_last_step = Integer(null=True, default=None)
-    failed_logins = Integer(default=0)
-    locked_until = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
