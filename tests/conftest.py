@@ -79,6 +79,7 @@ def make_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "ARBITRAL_DATA_DIR": str(tmp_path / "var"),
         "ARBITRAL_LOG_LEVEL": "WARNING",
         "ARBITRAL_KEY_ENCRYPTION_KEY": TEST_KEK,
+        "ARBITRAL_MESSAGE_SENDER": "console",
     }
     env.update({f"ARBITRAL_{key.upper()}": value for key, value in overrides.items()})
     return env

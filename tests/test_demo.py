@@ -90,3 +90,37 @@ def test_demo_starts_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
     assert (data / "demo-credentials.json").read_text() == credentials
     admin_password = json.loads(credentials)["people"][0]["password"]
     assert admin_password in out2
+
+
+async def test_demo_accounts_are_made_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arbitral import demo
+    from arbitral.db.engine import Database
+    from arbitral.db.migrate import migrate
+    from arbitral.runtime import build_runtime
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, tenants_dir=str(REPO_ROOT / "tenants"))
+    db = Database(settings.database)
+    await db.open()
+    await migrate(db)
+    await db.close()
+    runtime = build_runtime(settings)
+    await runtime.open()
+    try:
+
+        async def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("the machine died half-way")
+
+        monkeypatch.setattr(demo, "create_client", broken)
+        with pytest.raises(RuntimeError):
+            await demo.prepare_demo(runtime)
+        assert not (settings.data_dir / demo.CREDENTIALS_FILE).exists()
+        assert await runtime.db.fetch("SELECT id FROM tenant_user") == []
+        monkeypatch.undo()
+        accounts = await demo.prepare_demo(runtime)
+        assert accounts is not None
+        assert len(accounts.people) == 5
+    finally:
+        await runtime.close()

@@ -41,6 +41,7 @@ def test_production_urls(tmp_path: Path) -> None:
                 "&prefix=/gz/&addressing_style=path&part_size_mb=16"
             ),
             ARBITRAL_BROKER_URL="redis://cache:6379/2?namespace=gz",
+            ARBITRAL_MESSAGE_SENDER="console",
         )
     )
     assert not s.embedded
@@ -140,6 +141,7 @@ def test_secrets_never_reach_display_strings(tmp_path: Path) -> None:
             ARBITRAL_DATABASE_URL="postgresql://app:pw1@h/db?password=pw2&sslmode=require",
             ARBITRAL_BROKER_URL="redis://:pw3@cache:6379/0?password=pw4",
             ARBITRAL_STORAGE_URL="s3://AKIA:pw5@bucket?region=x",
+            ARBITRAL_MESSAGE_SENDER="console",
         )
     )
     shown = " ".join([s.database.display, s.broker.display, s.storage.display])
@@ -191,3 +193,19 @@ def test_key_encryption_key(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=fragment) as info:
             Settings.from_env(env(tmp_path, ARBITRAL_KEY_ENCRYPTION_KEY=bad))
         assert info.value.variable == "ARBITRAL_KEY_ENCRYPTION_KEY"
+
+
+def test_production_must_choose_how_messages_leave(tmp_path: Path) -> None:
+    assert Settings.from_env(env(tmp_path)).message_sender == "console"
+    with pytest.raises(ConfigError, match="ARBITRAL_MESSAGE_SENDER: must be set"):
+        Settings.from_env(env(tmp_path, ARBITRAL_DATABASE_URL="postgresql://app@h/db"))
+    chosen = Settings.from_env(
+        env(
+            tmp_path,
+            ARBITRAL_DATABASE_URL="postgresql://app@h/db",
+            ARBITRAL_MESSAGE_SENDER="console",
+        )
+    )
+    assert chosen.message_sender == "console"
+    with pytest.raises(ConfigError, match="unknown sender 'sms'"):
+        Settings.from_env(env(tmp_path, ARBITRAL_MESSAGE_SENDER="sms"))

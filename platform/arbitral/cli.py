@@ -206,6 +206,10 @@ def _serve(settings: Settings, *, banner: list[str] | None) -> None:
             log_config=None,
             access_log=False,
             lifespan="on",
+            # X-Forwarded-For is believed from these peers only: the client address is what
+            # per-address login limits and the audit trail record.
+            proxy_headers=True,
+            forwarded_allow_ips=list(settings.trusted_proxies),
             server_header=False,
         )
     )

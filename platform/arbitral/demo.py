@@ -65,32 +65,45 @@ async def prepare_demo(runtime: Runtime) -> DemoAccounts | None:
         return None
     operator = Principal.operator(tenant.id, "demo")
     people = []
-    for role, name, handle, phone in _PEOPLE:
-        email = f"{handle}@{tenant.slug}.demo.arbitral.cn"
-        password = secrets.token_urlsafe(12)
-        await create_user(
-            runtime,
-            operator,
-            UserCreate(
-                display_name=name, email=email, phone=phone, roles=[role], password=password
-            ),
-        )
-        people.append({"role": role.value, "email": email, "password": password})
-    lender = await create_client(
-        runtime,
-        operator,
-        ApiClientCreate(
-            name="示例小贷公司 Demo Lender",
-            kind=ClientKind.LENDER,
-            scopes=["tenant:read", "cases:file", "cases:read", "batches:submit"],
-        ),
-    )
-    accounts = DemoAccounts(
-        tenant.slug,
-        people,
-        {"client_id": lender.client.client_id, "client_secret": lender.client_secret},
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # All or nothing: the accounts and their credentials file, or neither (a crash
+    # half-way would otherwise leave accounts whose passwords nobody knows).
+    try:
+        async with runtime.db.transaction(tenant_id=tenant.id):
+            for role, name, handle, phone in _PEOPLE:
+                email = f"{handle}@{tenant.slug}.demo.arbitral.cn"
+                password = secrets.token_urlsafe(12)
+                await create_user(
+                    runtime,
+                    operator,
+                    UserCreate(
+                        display_name=name, email=email, phone=phone, roles=[role], password=password
+                    ),
+                )
+                people.append({"role": role.value, "email": email, "password": password})
+            lender = await create_client(
+                runtime,
+                operator,
+                ApiClientCreate(
+                    name="示例小贷公司 Demo Lender",
+                    kind=ClientKind.LENDER,
+                    scopes=["tenant:read", "cases:file", "cases:read", "batches:submit"],
+                ),
+            )
+            accounts = DemoAccounts(
+                tenant.slug,
+                people,
+                {"client_id": lender.client.client_id, "client_secret": lender.client_secret},
+            )
+            _write_credentials(path, accounts)
+    except BaseException:
+        path.unlink(missing_ok=True)  # nothing was committed: no credentials file either
+        raise
+    return accounts
+
+
+def _write_credentials(path: Path, accounts: DemoAccounts) -> None:
+    temp = path.with_suffix(".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump(
             {"tenant": accounts.tenant, "people": accounts.people, "lender": accounts.lender},
@@ -98,7 +111,7 @@ async def prepare_demo(runtime: Runtime) -> DemoAccounts | None:
             ensure_ascii=False,
             indent=2,
         )
-    return accounts
+    os.replace(temp, path)  # whole or absent; the transaction commits right after
 
 
 def banner_lines(accounts: DemoAccounts | None, url: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -136,6 +137,8 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     key_encryption_key: bytes | None = field(default=None, repr=False)
     tenants_dir: Path = Path("tenants")
+    message_sender: str = "console"
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     worker_threads: int = 4
     relay_interval_s: float = 2.0
 
@@ -199,6 +202,27 @@ class Settings:
             f"{PREFIX}KEY_ENCRYPTION_KEY", env.get(f"{PREFIX}KEY_ENCRYPTION_KEY") or None
         )
         tenants_dir = Path(env.get(f"{PREFIX}TENANTS_DIR") or "tenants").expanduser().resolve()
+        proxies_var = f"{PREFIX}TRUSTED_PROXIES"
+        proxies = tuple(
+            p.strip() for p in (env.get(proxies_var) or "127.0.0.1").split(",") if p.strip()
+        )
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    proxies_var, f"{proxy!r} is not an IP address or network"
+                ) from None
+        sender_var = f"{PREFIX}MESSAGE_SENDER"
+        sender = env.get(sender_var) or ("console" if database.dialect == "sqlite" else "")
+        if not sender:
+            raise ConfigError(
+                sender_var,
+                "must be set when the database is PostgreSQL: 'console' writes messages, login "
+                "codes included, to the log (no SMS or email channel exists yet)",
+            )
+        if sender != "console":
+            raise ConfigError(sender_var, f"unknown sender {sender!r} (expected: console)")
 
         return cls(
             data_dir=data_dir,
@@ -214,6 +238,8 @@ class Settings:
             secret_key=secret,
             key_encryption_key=kek,
             tenants_dir=tenants_dir,
+            message_sender=sender,
+            trusted_proxies=proxies,
             worker_threads=_int(env, f"{PREFIX}WORKER_THREADS", 4, minimum=1, maximum=256),
             relay_interval_s=_float(env, f"{PREFIX}RELAY_INTERVAL", 2.0, minimum=0.05),
         )
@@ -235,6 +261,8 @@ KNOWN_VARIABLES = frozenset(
         "SECRET_KEY",
         "KEY_ENCRYPTION_KEY",
         "TENANTS_DIR",
+        "MESSAGE_SENDER",
+        "TRUSTED_PROXIES",
         "WORKER_THREADS",
         "RELAY_INTERVAL",
     )

@@ -80,6 +80,7 @@ async def _measure(requests: int, database_url: str | None, owner_url: str | Non
             env["ARBITRAL_DATABASE_URL"] = database_url
             env["ARBITRAL_MIGRATION_DATABASE_URL"] = owner_url or database_url
             env["ARBITRAL_KEY_ENCRYPTION_KEY"] = "YXJiaXRyYWwgYmVuY2ggYXV0aCBrZWsgMzIgYnl0ZXM="
+            env["ARBITRAL_MESSAGE_SENDER"] = "console"
         settings = Settings.from_env(env)
         owner = Database(settings.migration_database)
         await owner.open()
