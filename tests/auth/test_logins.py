@@ -216,3 +216,22 @@ async def test_a_totp_code_logs_in_once_even_in_parallel(auth_world: World) -> N
         )
     )
     assert sorted(a.status_code for a in answers).count(200) == 1
+
+
+async def test_audit_pages_miss_no_event(auth_world: World) -> None:
+    w = auth_world
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await w.client.get("/api/v1/audit-events", params=params, headers=admin)).json()
+        seen += [e["id"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    everything = await w.client.get("/api/v1/audit-events", params={"limit": 200}, headers=admin)
+    assert seen == [e["id"] for e in everything.json()["items"]]
+    assert len(seen) > 6
+    bad = await w.client.get("/api/v1/audit-events", params={"cursor": "yesterday"}, headers=admin)
+    assert bad.status_code == 422

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, Request, get
 from litestar.params import FromQuery
@@ -13,7 +14,24 @@ from arbitral.audit.services import list_events
 from arbitral.auth.domain import Permission
 from arbitral.auth.guards import principal_of, require
 from arbitral.db.values import as_datetime, as_uuid
+from arbitral.errors import FieldProblem, ValidationFailed
 from arbitral.identity.services import tenant_of
+
+
+def _parse_cursor(value: str | None) -> tuple[datetime, UUID] | None:
+    if not value:
+        return None
+    at, _, event_id = value.partition("|")
+    try:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("no time zone")
+        return moment, UUID(event_id)
+    except ValueError:
+        raise ValidationFailed(
+            "the cursor is not valid",
+            errors=[FieldProblem("cursor", "format", "pass back a next_cursor as given")],
+        ) from None
 
 
 class AuditController(Controller):
@@ -25,16 +43,16 @@ class AuditController(Controller):
         self,
         request: Request[Any, Any, Any],
         limit: FromQuery[int] = 50,
-        before: FromQuery[datetime | None] = None,
+        cursor: FromQuery[str | None] = None,
         action: FromQuery[str | None] = None,
     ) -> AuditPage:
         principal = principal_of(request)
         assert principal is not None
-        rows, next_before = await list_events(
+        rows, next_cursor = await list_events(
             request.app.state.runtime.db,
             tenant_of(principal),
             limit=limit,
-            before=before,
+            cursor=_parse_cursor(cursor),
             action=action,
         )
         return AuditPage(
@@ -54,5 +72,5 @@ class AuditController(Controller):
                 )
                 for row in rows
             ],
-            next_before=as_datetime(next_before) if next_before is not None else None,
+            next_cursor=f"{next_cursor[0].isoformat()}|{next_cursor[1]}" if next_cursor else None,
         )

@@ -25,4 +25,4 @@ class AuditEventOut(msgspec.Struct):
 
 class AuditPage(msgspec.Struct):
     items: list[AuditEventOut]
-    next_before: datetime | None
+    next_cursor: str | None

@@ -15,6 +15,8 @@ from uuid import UUID, uuid4
 
 import structlog
 
+from arbitral.db.values import as_datetime, as_uuid
+
 if TYPE_CHECKING:
     from arbitral.db.engine import Database
     from arbitral.db.uow import UnitOfWork
@@ -144,16 +146,19 @@ async def list_events(
     tenant_id: UUID,
     *,
     limit: int = 50,
-    before: datetime | None = None,
+    cursor: tuple[datetime, UUID] | None = None,
     action: str | None = None,
-) -> tuple[list[dict[str, Any]], datetime | None]:
-    """The tenant's events, newest first; the second value pages on to older ones."""
+) -> tuple[list[dict[str, Any]], tuple[datetime, UUID] | None]:
+    """The tenant's events, newest first, and the cursor of the next (older) page.
+
+    Pages are keyed on (time, id), so events sharing a timestamp are never skipped.
+    """
     limit = max(1, min(limit, 200))
     conditions = ["tenant_id = {}"]
     args: list[Any] = [tenant_id]
-    if before is not None:
-        conditions.append("at < {}")
-        args.append(before)
+    if cursor is not None:
+        conditions.append("(at < {} OR (at = {} AND id < {}))")
+        args += [cursor[0], cursor[0], cursor[1]]
     if action is not None:
         conditions.append("action = {}")
         args.append(action)
@@ -169,4 +174,5 @@ async def list_events(
     for row in page:
         if isinstance(row["detail"], str):
             row["detail"] = json.loads(row["detail"])
-    return page, (page[-1]["at"] if len(rows) > limit else None)
+    last = page[-1] if len(rows) > limit else None
+    return page, (as_datetime(last["at"]), as_uuid(last["id"])) if last else None
