@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import secrets
 import shutil
@@ -52,7 +53,11 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
     "zhao-unverified": {"email": "zhao@oidc.example.cn", "email_verified": False},
     "chen-claimant": {"email": "chen@oidc.example.cn", "email_verified": True},
     "stranger": {"email": "stranger@elsewhere.example", "email_verified": True},
+    # A KELVIN SIGN (U+212A) for the "K": lower() folds it into someone else's "kevin".
+    "kelvin-sign": {"email": "\u212aevin@oidc.example.cn", "email_verified": True},
+    "accented": {"email": "k\u00e9vin@oidc.example.cn", "email_verified": True},
 }
+LOGIN_COOKIE = "arbitral_oidc"  # over http://; __Secure-arbitral_oidc over https://
 
 
 # -- the provider -----------------------------------------------------------------------------
@@ -142,6 +147,7 @@ class OidcWorld:
     client_id: str
     secret_file: Path
     users: dict[str, UUID]
+    binding: str | None = None  # the login cookie of the last start
 
     @property
     def callback(self) -> str:
@@ -149,7 +155,9 @@ class OidcWorld:
 
     async def start(self, redirect_to: str | None = "/console") -> httpx.Response:
         params = {} if redirect_to is None else {"redirect_to": redirect_to}
-        return await self.w.client.get(f"/t/{self.slug}/auth/oidc/start", params=params)
+        response = await self.w.client.get(f"/t/{self.slug}/auth/oidc/start", params=params)
+        self.binding = response.cookies.get(LOGIN_COOKIE) or self.binding
+        return response
 
     async def at_provider(self, authorization_url: str, login: str) -> str:
         """Log in as ``login`` at the provider (a fresh browser); the callback URL it sends."""
@@ -178,10 +186,16 @@ class OidcWorld:
         raise AssertionError("the provider never sent the browser back")
 
     async def back(self, callback_url: str) -> httpx.Response:
-        """Bring the provider's answer to Arbitral (the in-process app)."""
+        """Bring the provider's answer to Arbitral (the in-process app), with the
+        login cookie of the last start."""
+        return await self.back_with(callback_url, self.binding)
+
+    async def back_with(self, callback_url: str, binding: str | None) -> httpx.Response:
+        """The same, from a browser whose login cookie is ``binding`` (None: no cookie)."""
         parts = urlsplit(callback_url)
         self.w.client.cookies.clear()
-        return await self.w.client.get(f"{parts.path}?{parts.query}")
+        headers = {} if binding is None else {"cookie": f"{LOGIN_COOKIE}={binding}"}
+        return await self.w.client.get(f"{parts.path}?{parts.query}", headers=headers)
 
     async def login(self, login: str, redirect_to: str | None = "/console") -> httpx.Response:
         start = await self.start(redirect_to)
@@ -257,6 +271,16 @@ async def oidc_world(auth_world: World, oidc_provider: Provider, tmp_path: Path)
         )
         world.users[name] = user.id
     return world
+
+
+def _oidc_table(o: OidcWorld) -> dict[str, Any]:
+    """The commission's [oidc] table as the fixture sets it."""
+    return {
+        "issuer": o.provider.issuer,
+        "client_id": o.client_id,
+        "client_secret_ref": f"file:{o.secret_file}",
+        "scopes": ["openid", "email"],
+    }
 
 
 def _query(url: str) -> dict[str, str]:
@@ -395,6 +419,107 @@ async def test_a_replayed_or_tampered_state_is_refused(oidc_world: OidcWorld) ->
     assert reasons == ["unknown state", "missing state", "state already used"]
 
 
+def _cleared(response: httpx.Response) -> bool:
+    """Whether ``response`` clears the login cookie."""
+    return any(
+        header.startswith(f'{LOGIN_COOKIE}=""') and "max-age=0" in header.lower()
+        for header in response.headers.get_list("set-cookie")
+    )
+
+
+async def test_the_state_is_bound_to_the_browser_that_started_the_login(
+    oidc_world: OidcWorld,
+) -> None:
+    o = oidc_world
+    start = await o.start()
+    [cookie] = [h for h in start.headers.get_list("set-cookie") if h.startswith(LOGIN_COOKIE)]
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "samesite=lax", "max-age=600", f"path=/t/{o.slug}/auth/oidc"} <= attributes
+    assert "secure" not in attributes  # public_url is http://127.0.0.1 here, as for sessions
+    mine = o.binding
+    assert mine
+    callback = await o.at_provider(start.headers["location"], "li-arbitrator")
+
+    # Another browser started a login of its own: its cookie does not fit this state.
+    await o.start()
+    theirs = o.binding
+    assert theirs
+    assert theirs != mine
+    unknown = await o.back_with(_with_query(callback, state=secrets.token_urlsafe(32)), mine)
+    assert unknown.status_code == 400, unknown.text
+    for binding in (None, theirs, "forged-" + mine):
+        refused = await o.back_with(callback, binding)
+        assert refused.status_code == 400, (binding, refused.text)
+        # The same generic refusal as an unknown state, and the cookie goes.
+        assert refused.json() == {**unknown.json(), "request_id": refused.json()["request_id"]}
+        assert "arbitral_session" not in refused.headers.get("set-cookie", "")
+        assert _cleared(refused)
+
+    ok = await o.back_with(callback, mine)  # those tries did not spend the state
+    assert ok.status_code == 303, ok.text
+    assert (await o.me(ok))["subject_id"] == str(o.users["li"])
+    assert _cleared(ok)
+    reasons = [e["detail"]["reason"] for e in await o.events() if e["outcome"] == "failure"]
+    assert reasons == [
+        "unknown state",
+        "no login cookie (another browser)",
+        "unknown state",
+        "unknown state",
+    ]
+
+
+def test_the_login_cookie_is_secure_over_https() -> None:
+    from types import SimpleNamespace
+
+    from arbitral.auth.oidc_controllers import login_cookie, login_cookie_name
+
+    request: Any = SimpleNamespace(
+        app=SimpleNamespace(
+            state=SimpleNamespace(
+                settings=SimpleNamespace(public_url="https://arbitral.example.cn")
+            )
+        )
+    )
+    cookie = login_cookie(request, "gz", "value", max_age=600)
+    assert (
+        cookie.key == login_cookie_name("https://arbitral.example.cn") == "__Secure-arbitral_oidc"
+    )
+    assert cookie.secure is True
+    assert cookie.httponly is True
+    assert cookie.samesite == "lax"  # Strict would not come back with the provider's redirect
+    assert cookie.path == "/t/gz/auth/oidc"
+
+
+async def test_a_provider_email_is_normalised_before_matching(oidc_world: OidcWorld) -> None:
+    o = oidc_world
+    operator = Principal.operator(o.tenant_id, "tests")
+    kevin = await create_user(
+        o.w.runtime,
+        operator,
+        UserCreate(
+            display_name="Kevin (OIDC)", email="kevin@oidc.example.cn", roles=[Role.ARBITRATOR]
+        ),
+    )
+    for login in ("kelvin-sign", "accented"):
+        refused = await o.login(login)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["type"] == "/problems/login-failed"
+        assert "arbitral_session" not in refused.headers.get("set-cookie", "")
+    reasons = [(e["detail"]["subject"], e["detail"]["reason"]) for e in await o.events()]
+    assert reasons == [
+        ("kelvin-sign", "unknown subject, email not usable"),
+        ("accented", "unknown subject, email not usable"),
+    ]
+    async with o.w.runtime.db.transaction(tenant_id=o.tenant_id) as uow:
+        rows = await uow.fetch(
+            "SELECT oidc_subject FROM tenant_user WHERE tenant_id = {} AND id = {}",
+            o.tenant_id,
+            kevin.id,
+        )
+    assert rows == [{"oidc_subject": None}]
+    assert await o.events("user.oidc_linked") == []
+
+
 async def test_a_tampered_nonce_is_refused(oidc_world: OidcWorld) -> None:
     o = oidc_world
     start = await o.start()
@@ -454,8 +579,8 @@ async def test_starts_and_failures_from_one_address_are_limited(
     outcomes = [(e["outcome"], e["detail"]["reason"]) for e in await o.events()]
     assert outcomes == [
         ("denied", "address over its start limit"),
-        ("failure", "unknown state"),
-        ("failure", "unknown state"),
+        ("failure", "unknown state"),  # with the login cookie of the start, which it clears
+        ("failure", "no login cookie (another browser)"),
         ("denied", "locked"),
     ]
 
@@ -472,7 +597,8 @@ async def test_the_state_and_the_secret_are_not_stored_in_clear(oidc_world: Oidc
         )
     [row] = rows
     assert row["state_hash"] != state
-    assert row["state_hash"] == oidc._state_hash(state)
+    assert o.binding
+    assert row["state_hash"] == oidc._state_hash(state, o.binding)
     assert row["redirect_to"] == "/console"
     challenge = _query(start.headers["location"])["code_challenge"]
     assert challenge != row["code_verifier"]
@@ -601,8 +727,8 @@ async def test_an_unreachable_provider_is_a_502(oidc_world: OidcWorld) -> None:
     assert response.json()["type"] == "/problems/oidc-provider-unavailable"
 
 
-async def test_a_missing_client_secret_is_named_not_shown(
-    oidc_world: OidcWorld, monkeypatch: pytest.MonkeyPatch
+async def test_a_misconfigured_secret_is_a_generic_503_and_named_in_the_log_only(
+    oidc_world: OidcWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     o = oidc_world
     variable = f"ARBITRAL_TEST_OIDC_SECRET_{secrets.token_hex(4).upper()}"
@@ -615,12 +741,32 @@ async def test_a_missing_client_secret_is_named_not_shown(
             "scopes": ["openid", "email"],
         }
     )
-    missing = await o.start()
+    with caplog.at_level(logging.WARNING, logger="arbitral.auth.oidc"):
+        missing = await o.start()
     assert missing.status_code == 503, missing.text
     assert missing.json()["detail"] == (
-        f"oidc.client_secret_ref: env:{variable}: the environment variable is not set"
+        "single sign-on is not available for this commission right now"
     )
+    assert variable not in missing.text
+    assert "env:" not in missing.text
+    assert "client_secret_ref" not in missing.text
+    # The precise reason is for operators: in the log, and the key in the audit trail.
+    [logged] = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    assert logged["event"] == "oidc.misconfigured"
+    assert logged["problem"] == f"env:{variable}: the environment variable is not set"
+    [event] = await o.events()
+    assert event["detail"]["reason"] == "misconfigured"
+    assert event["detail"]["key"] == "oidc.client_secret_ref"
+    assert variable not in json.dumps(event)
+    # A path is not shown either.
+    absent = o.secret_file.parent / "no-such-secret-file"
+    await o.set_oidc({**_oidc_table(o), "client_secret_ref": f"file:{absent}"})
+    unreadable = await o.start()
+    assert unreadable.status_code == 503, unreadable.text
+    assert str(absent) not in unreadable.text
+    assert "no-such-secret-file" not in unreadable.text
     # From the environment, the same secret works as it did from the file.
+    await o.set_oidc({**_oidc_table(o), "client_secret_ref": f"env:{variable}"})
     monkeypatch.setenv(variable, o.secret_file.read_text().strip())
     response = await o.login("li-arbitrator")
     assert response.status_code == 303, response.text
@@ -751,6 +897,115 @@ def test_algorithms_outside_the_providers_list_are_refused(rsa_key: RSAKey) -> N
     assert "not a signed JWT" in _refused("not.a-jwt", keys).reason
 
 
+DEEP = 100_000
+
+
+def _b64_raw(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_deeply_nested_id_tokens_are_refused_not_a_recursion_error(rsa_key: RSAKey) -> None:
+    keys = KeySet([rsa_key])
+    header = _b64({"alg": "RS256", "kid": "rsa-1"})
+    claims = _b64(_claims())
+    # ID tokens are at most 16 KiB: 10,000 "[" fit, ten times Python's recursion limit.
+    deep_header = f"{_b64_raw(b'[' * 10_000)}.{claims}.c2ln"
+    assert "not a signed JWT" in _refused(deep_header, keys).reason
+    deep_claims = f"{header}.{_b64_raw(b'[' * 10_000)}.c2ln"
+    assert "claims are not a JSON object" in _refused(deep_claims, keys).reason
+    # An object whose member nests deep, under a real signature: refused before joserfc reads it.
+    nested = b'{"sub": "x", "deep": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    signed = _sign(rsa_key, _claims())
+    tampered = f"{signed.split('.')[0]}.{_b64_raw(nested)}.{signed.split('.')[2]}"
+    assert "claims are not a JSON object" in _refused(tampered, keys).reason
+
+
+def test_json_from_the_provider_is_depth_limited() -> None:
+    limit = oidc.MAX_JSON_DEPTH
+    assert oidc.decode_json(b"[" * limit + b"]" * limit) is not None
+    for deep in (b"[" * (limit + 1) + b"]" * (limit + 1), b"[" * DEEP, b'{"a":' * DEEP):
+        with pytest.raises(ValueError, match="nested deeper"):
+            oidc.decode_json(deep)
+    # Brackets in strings (escaped quotes and backslashes included) do not count.
+    text = b'{"a": "' + b"[{" * DEEP + rb'\\", "b": "\"[[[", "c": [1]}'
+    assert oidc.decode_json(text) == {"a": "[{" * DEEP + "\\", "b": '"[[[', "c": [1]}
+    for nonsense in (b"", b"{", b"\xff", b'{"a": NaN}'):
+        with pytest.raises(ValueError, match="not JSON"):
+            oidc.decode_json(nonsense)
+
+
+class _MockProvider:
+    """An identity provider in process (httpx.MockTransport) whose answer at
+    ``broken`` (a path) is 100,000 nested arrays."""
+
+    def __init__(self, key: RSAKey, broken: str) -> None:
+        self.key = key
+        self.broken = broken
+        self.nonce = ""
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == self.broken:
+            return httpx.Response(
+                200, content=b"[" * DEEP, headers={"content-type": "application/json"}
+            )
+        if path == "/.well-known/openid-configuration":
+            return httpx.Response(200, json=_document())
+        if path == "/jwks":
+            return httpx.Response(200, json=KeySet([self.key]).as_dict(private=False))
+        if path == "/token":
+            claims = _claims(sub="mock-subject", nonce=self.nonce, email=None, email_verified=None)
+            return httpx.Response(
+                200,
+                json={
+                    "id_token": _sign(self.key, claims),
+                    "access_token": "at",
+                    "token_type": "Bearer",
+                },
+            )
+        if path == "/me":
+            return httpx.Response(200, json={"sub": "mock-subject"})
+        return httpx.Response(404)
+
+
+@pytest.mark.parametrize(
+    ("broken", "status"),
+    [
+        ("/.well-known/openid-configuration", 502),
+        ("/jwks", 502),
+        ("/token", 502),
+        ("/me", 401),  # no usable UserInfo: no email to link by
+    ],
+)
+async def test_deeply_nested_json_from_the_provider_is_refused_not_a_500(
+    oidc_world: OidcWorld,
+    rsa_key: RSAKey,
+    monkeypatch: pytest.MonkeyPatch,
+    broken: str,
+    status: int,
+) -> None:
+    o = oidc_world
+    mock = _MockProvider(rsa_key, broken)
+    providers = oidc.OidcProviders(transport=httpx.MockTransport(mock.handle))
+    monkeypatch.setattr(oidc, "default_providers", lambda: providers)
+    await o.set_oidc({**_oidc_table(o), "issuer": ISSUER, "client_id": CLIENT})
+    start = await o.start()
+    if broken.startswith("/.well-known"):
+        response = start
+    else:
+        assert start.status_code == 302, start.text
+        assert start.headers["location"].startswith(f"{ISSUER}/auth?")
+        mock.nonce = _query(start.headers["location"])["nonce"]
+        state = _query(start.headers["location"])["state"]
+        response = await o.back(f"{o.callback}?{urlencode({'code': 'c', 'state': state})}")
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    [event] = await o.events()
+    assert event["outcome"] == "failure"
+    if status == 401:
+        assert event["detail"]["reason"] == "unknown subject, no email claim"
+
+
 # -- unit: configuration, redirects, discovery ------------------------------------------------
 
 
@@ -781,14 +1036,19 @@ def test_client_secret_references(tmp_path: Path) -> None:
         with pytest.raises(oidc.OidcMisconfigured) as caught:
             oidc.resolve_client_secret(ref, environ={})
         assert caught.value.problem == problem
+        assert caught.value.reason == f"oidc.client_secret_ref: {problem}"
         assert caught.value.status == 503
+        assert caught.value.detail == (
+            "single sign-on is not available for this commission right now"
+        )
     empty = tmp_path / "empty"
     empty.write_text("\n")
-    with pytest.raises(oidc.OidcMisconfigured, match="the file is empty"):
+    with pytest.raises(oidc.OidcMisconfigured) as empty_file:
         oidc.resolve_client_secret(f"file:{empty}")
+    assert empty_file.value.problem == f"file:{empty}: the file is empty"
     with pytest.raises(oidc.OidcMisconfigured) as blank:
         oidc.resolve_client_secret("env:IDP_SECRET", environ={"IDP_SECRET": "  "})
-    assert "  " not in blank.value.detail.split(": ", 2)[-1].replace("is empty", "")
+    assert blank.value.problem == "env:IDP_SECRET: the environment variable is empty"
 
 
 def _document(**changes: Any) -> dict[str, Any]:

@@ -6,21 +6,28 @@ the authorization code flow with PKCE (S256), with Authlib preparing the
 protocol messages and joserfc checking the ID token:
 
 * :func:`start_login` keeps a login in flight (the SHA-256 of a random
-  ``state``, the PKCE verifier, a ``nonce`` and where to go afterwards, for
-  ten minutes) and answers the provider's authorization URL;
+  ``state`` joined to a random browser binding, the PKCE verifier, a ``nonce``
+  and where to go afterwards, for ten minutes) and answers the provider's
+  authorization URL and the binding, which the browser keeps in a short-lived
+  cookie;
 * :func:`finish_login` takes the provider's answer: it consumes the state
-  (once: a replayed state is refused), exchanges the code at the token
-  endpoint (client authentication + the verifier), validates the ID token
-  against the provider's published keys (algorithm among those the provider
-  supports and never ``none``, issuer, audience, expiry, nonce), finds the
-  user (by issuer and subject; else by a verified email of a user not yet
-  linked, who is then linked) and opens a session (``auth_method = "oidc"``).
+  (once, and only with the binding of the browser that started the login: a
+  replayed state, or one brought by another browser, is refused), exchanges
+  the code at the token endpoint (client authentication + the verifier),
+  validates the ID token against the provider's published keys (algorithm
+  among those the provider supports and never ``none``, issuer, audience,
+  expiry, nonce), finds the user (by issuer and subject; else by a verified
+  email of a user not yet linked, who is then linked) and opens a session
+  (``auth_method = "oidc"``).
 
 Only commission admins, secretaries and arbitrators log in this way (parties
 use one-time codes). Every success and every refusal is audited as
 ``login.oidc``; every refusal is a problem with a precise reason for the
 audit trail: 401 for a refused login, 400 for a bad or spent state, 502 when
-the provider does not answer (or answers nonsense), never a 500.
+the provider does not answer (or answers nonsense, JSON nested too deep
+included), a generic 503 when the commission's settings cannot be used (the
+precise reason goes to the log), never a 500. A provider's email links a user
+only once normalised (ASCII addresses, as Arbitral's own).
 
 The discovery document and the key set of each provider are cached for ten
 minutes (:class:`OidcProviders`); an ID token signed by a key the cached set
@@ -33,13 +40,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import os
 import re
 import secrets
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +53,7 @@ from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import httpx
+import msgspec
 import structlog
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc6749.parameters import (
@@ -72,6 +79,7 @@ from arbitral.auth.services import LoginFailed, TooManyAttempts
 from arbitral.auth.sessions import NewSession, active_roles, create_session
 from arbitral.db.values import as_datetime, as_uuid
 from arbitral.errors import FieldProblem, NotFound, ProblemError
+from arbitral.identity.domain import normalize_email
 from arbitral.tenancy.domain import LOCAL_HOSTS
 
 if TYPE_CHECKING:
@@ -88,8 +96,12 @@ HTTP_TIMEOUT_S = 10.0
 CLOCK_LEEWAY_S = 60
 MAX_TOKEN_LENGTH = 16_384
 MAX_DOCUMENT_BYTES = 512 * 1024
+# Provider documents and ID tokens nest a few levels; deeper ones are refused unread
+# (a decoder recursing through 100,000 "[" would end in RecursionError, a 500).
+MAX_JSON_DEPTH = 32
 MAX_REDIRECT_LENGTH = 500
 MAX_PARAMETER_LENGTH = 2048
+MAX_BINDING_LENGTH = 100  # the login cookie: 43 characters of base64url
 
 # The roles that may log in by OpenID Connect; parties log in with one-time codes.
 OIDC_ROLES = frozenset({Role.COMMISSION_ADMIN, Role.SECRETARY, Role.ARBITRATOR})
@@ -130,16 +142,30 @@ class OidcNotConfigured(NotFound):
 
 class OidcMisconfigured(ProblemError):
     """The commission's ``[oidc]`` settings cannot be used (a secret reference that
-    resolves to nothing, say). Names the key and the problem, never a secret."""
+    resolves to nothing, say).
+
+    The caller hears a generic 503: the key and the problem (an environment
+    variable's name, a file's path) are for operators, in :attr:`reason` and in
+    the log (:func:`log_misconfigured`), never in the response. Never a secret.
+    """
 
     status = 503
     slug = "oidc-misconfigured"
-    title = "The OpenID Connect login is misconfigured"
+    title = "Single sign-on is not available"
 
     def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
+        super().__init__("single sign-on is not available for this commission right now")
         self.key = key
         self.problem = problem
+
+    @property
+    def reason(self) -> str:
+        """The precise reason, for operators: ``oidc.client_secret_ref: env:NAME: ...``."""
+        return f"{self.key}: {self.problem}"
+
+
+def log_misconfigured(exc: OidcMisconfigured, tenant: TenantInfo) -> None:
+    log.warning("oidc.misconfigured", tenant=tenant.slug, key=exc.key, problem=exc.problem)
 
 
 class ProviderUnavailable(ProblemError):
@@ -214,6 +240,15 @@ class OidcClientConfig:
             client_secret_ref=values["client_secret_ref"],
             scopes=scopes,
         )
+
+
+def _client_config(tenant: TenantInfo) -> OidcClientConfig:
+    """:meth:`OidcClientConfig.of`, logging a misconfiguration for operators."""
+    try:
+        return OidcClientConfig.of(tenant)
+    except OidcMisconfigured as exc:
+        log_misconfigured(exc, tenant)
+        raise
 
 
 def resolve_client_secret(ref: str, *, environ: Mapping[str, str] | None = None) -> str:
@@ -297,6 +332,64 @@ def _strings(value: object) -> tuple[str, ...] | None:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(value)
     return None
+
+
+# -- JSON from the provider ------------------------------------------------------------------
+
+_JSON_MARKS = re.compile(rb'["\\\[\]{}]')
+
+
+def _nesting_within(data: bytes, limit: int) -> bool:
+    """Whether the arrays and objects of the JSON text ``data`` nest at most ``limit`` deep.
+
+    One pass over the quotes, backslashes and brackets (those inside strings
+    do not count), stopping as soon as the limit is passed: linear whatever
+    the input, and no recursion.
+    """
+    depth = 0
+    in_string = False
+    escaped = -1  # the position a backslash in a string escapes
+    for mark in _JSON_MARKS.finditer(data):
+        position = mark.start()
+        if position == escaped:
+            continue
+        char = data[position]
+        if in_string:
+            if char == 0x5C:  # backslash
+                escaped = position + 1
+            elif char == 0x22:  # quote
+                in_string = False
+        elif char == 0x22:
+            in_string = True
+        elif char in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return False
+        elif char in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return True
+
+
+def decode_json(data: bytes) -> object:
+    """The JSON document ``data``; ValueError if it is not JSON or nests deeper than
+    :data:`MAX_JSON_DEPTH` (checked before decoding: decoders recurse, and
+    would end in RecursionError)."""
+    if not _nesting_within(data, MAX_JSON_DEPTH):
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return msgspec.json.decode(data)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+
+
+async def _read_capped(response: httpx.Response) -> bytes | None:
+    """The body of ``response`` (a stream), or None past :data:`MAX_DOCUMENT_BYTES`."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_DOCUMENT_BYTES:
+            return None
+    return bytes(body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,19 +582,16 @@ class OidcProviders:
                     raise ProviderUnavailable(
                         f"the identity provider answered {response.status_code} for {url}"
                     )
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_DOCUMENT_BYTES:
-                        raise ProviderUnavailable(
-                            f"the identity provider's answer at {url} is too large"
-                        )
+                body = await _read_capped(response)
         except httpx.HTTPError as exc:
             log.warning("oidc.provider_unreachable", url=url, error=type(exc).__name__)
             raise ProviderUnavailable() from None
+        if body is None:
+            raise ProviderUnavailable(f"the identity provider's answer at {url} is too large")
         try:
-            return json.loads(body)
-        except ValueError:
+            return decode_json(body)
+        except ValueError as exc:
+            log.warning("oidc.provider_nonsense", url=url, problem=str(exc)[:200])
             raise ProviderUnavailable(
                 f"the identity provider's answer at {url} is not JSON"
             ) from None
@@ -529,8 +619,9 @@ class IdTokenClaims:
 
 
 def _b64_json(segment: str) -> object:
+    """The JSON in a base64url segment of a JWT (depth-limited), or None."""
     try:
-        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        return decode_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (binascii.Error, ValueError):
         return None
 
@@ -580,6 +671,9 @@ def validate_id_token(
     header = _b64_json(segments[0]) if len(segments) == 3 else None
     if not isinstance(header, dict):
         raise InvalidIdToken("the ID token is not a signed JWT")
+    # joserfc reads the claims with json.loads: they must be a JSON object, not too deep.
+    if not isinstance(_b64_json(segments[1]), dict):
+        raise InvalidIdToken("the ID token's claims are not a JSON object")
     alg = header.get("alg")
     if not isinstance(alg, str) or alg.lower() == "none":
         raise InvalidIdToken("the ID token is not signed (alg none)")
@@ -645,8 +739,19 @@ def _identity(claims: Mapping[str, Any]) -> IdTokenClaims:
 # -- starting a login ----------------------------------------------------------------------
 
 
-def _state_hash(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
+def _state_hash(state: str, binding: str) -> str:
+    """What is stored of a login in flight: the SHA-256 of its state and its browser binding."""
+    return hashlib.sha256(f"{state}:{binding}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class OidcStart:
+    """A login in flight: where to send the browser, and the random value the
+    browser keeps (in a short-lived cookie) to prove at the callback that it
+    is the one that started this login (no login CSRF with someone else's code)."""
+
+    authorization_url: str
+    browser_binding: str = field(repr=False)
 
 
 def _ip_scope(ip: str | None) -> str:
@@ -660,15 +765,16 @@ async def start_login(
     *,
     ip: str | None = None,
     providers: OidcProviders | None = None,
-) -> str:
-    """Keep a new login in flight for ten minutes; the provider's authorization URL.
+) -> OidcStart:
+    """Keep a new login in flight for ten minutes: the provider's authorization URL,
+    and the browser binding the caller hands the browser (see :class:`OidcStart`).
 
     Raises :class:`OidcNotConfigured` (404) without ``[oidc]``,
     :class:`UnsafeRedirect` (400) for a ``redirect_to`` off this site,
     :class:`OidcMisconfigured` (503) when the client secret cannot be read,
     :class:`ProviderUnavailable` (502) when the provider does not answer.
     """
-    config = OidcClientConfig.of(tenant)
+    config = _client_config(tenant)
     try:
         target = safe_redirect(redirect_to)
     except UnsafeRedirect as exc:
@@ -695,10 +801,11 @@ async def start_login(
             actor=Actor.anonymous(),
             action=ACTION,
             outcome="failure",
-            detail={"stage": "start", "issuer": config.issuer, "reason": exc.detail},
+            detail={"stage": "start", "issuer": config.issuer, **_failure(exc, tenant)},
         )
         raise
     state = secrets.token_urlsafe(32)
+    binding = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)  # 86 characters of [A-Za-z0-9_-] (RFC 7636 §4.1)
     now = datetime.now(UTC)
@@ -730,7 +837,7 @@ async def start_login(
                 "redirect_to, created_at, expires_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
                 uuid4(),
                 tenant.id,
-                _state_hash(state),
+                _state_hash(state, binding),
                 verifier,
                 nonce,
                 target,
@@ -750,7 +857,16 @@ async def start_login(
         code_challenge=create_s256_code_challenge(verifier),
         code_challenge_method="S256",
     )
-    return url
+    return OidcStart(url, binding)
+
+
+def _failure(exc: ProviderUnavailable | OidcMisconfigured, tenant: TenantInfo) -> dict[str, str]:
+    """The audit detail of a login the provider or the configuration failed."""
+    if isinstance(exc, OidcMisconfigured):
+        log_misconfigured(exc, tenant)
+        # The key only: which environment variable or file is for the log.
+        return {"reason": "misconfigured", "key": exc.key}
+    return {"reason": exc.detail}
 
 
 # -- finishing it ------------------------------------------------------------------------------
@@ -787,11 +903,22 @@ class _Refusal(Exception):
 _REFUSED = "the identity provider's answer does not log anyone in here"
 
 
-async def _consume_state(runtime: Runtime, tenant_id: UUID, state: str) -> _Pending:
-    """Mark the login in flight behind ``state`` used (committed at once: a replay,
-    even a concurrent one, finds it spent)."""
+_STATE_REFUSED = "the login state is not valid (unknown state); log in again"
+
+
+async def _consume_state(
+    runtime: Runtime, tenant_id: UUID, state: str, binding: str | None
+) -> _Pending:
+    """Mark the login in flight behind ``state`` and the browser's ``binding`` used
+    (committed at once: a replay, even a concurrent one, finds it spent).
+
+    Without the binding of the browser that started the login, the state is as
+    good as unknown, and the refusal says no more than for an unknown state.
+    """
+    if not binding or len(binding) > MAX_BINDING_LENGTH:
+        raise _Refusal("no login cookie (another browser)", BadLoginState(_STATE_REFUSED))
     now = datetime.now(UTC)
-    digest = _state_hash(state)
+    digest = _state_hash(state, binding)
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
         rows = await uow.fetch(
             "UPDATE oidc_login_state SET consumed_at = {} "
@@ -819,6 +946,8 @@ async def _consume_state(runtime: Runtime, tenant_id: UUID, state: str) -> _Pend
         reason = "state expired"
     else:  # pragma: no cover - consumed between the two statements
         reason = "state already used"
+    if reason == "unknown state":  # an unknown state, or another browser's login cookie
+        raise _Refusal(reason, BadLoginState(_STATE_REFUSED))
     raise _Refusal(reason, BadLoginState(f"the login state is not valid ({reason}); log in again"))
 
 
@@ -842,14 +971,20 @@ async def _post_token(
     auth = ClientAuth(config.client_id, secret, metadata.token_auth_method)
     url, headers, body = auth.prepare("POST", metadata.token_endpoint, headers, body)
     try:
-        async with providers.client() as http:
-            response = await http.post(url, content=body, headers=headers)
+        async with (
+            providers.client() as http,
+            http.stream("POST", url, content=body, headers=headers) as response,
+        ):
+            raw = await _read_capped(response)
     except httpx.HTTPError as exc:
         log.warning("oidc.token_endpoint_unreachable", error=type(exc).__name__)
         raise ProviderUnavailable() from None
+    if raw is None:
+        raise ProviderUnavailable("the identity provider's token answer is too large")
     try:
-        answer = response.json()
-    except ValueError:
+        answer = decode_json(raw)
+    except ValueError as exc:
+        log.warning("oidc.token_endpoint_nonsense", problem=str(exc)[:200])
         answer = None
     if response.status_code in (400, 401) and isinstance(answer, dict) and "error" in answer:
         error = str(answer["error"])[:100]
@@ -857,10 +992,12 @@ async def _post_token(
             f"token endpoint refused: {error}",
             LoginFailed(f"the identity provider refused the login ({error}); log in again"),
         )
-    if response.status_code != 200 or not isinstance(answer, dict):
+    if response.status_code != 200:
         raise ProviderUnavailable(
             f"the identity provider's token endpoint answered {response.status_code}"
         )
+    if not isinstance(answer, dict):
+        raise ProviderUnavailable("the identity provider's token answer is not a JSON object")
     if not isinstance(answer.get("id_token"), str):
         raise ProviderUnavailable("the identity provider's token answer has no ID token")
     return answer
@@ -877,19 +1014,24 @@ async def _userinfo(
     if metadata.userinfo_endpoint is None or not isinstance(access_token, str):
         return {}
     try:
-        async with providers.client() as http:
-            response = await http.get(
+        async with (
+            providers.client() as http,
+            http.stream(
+                "GET",
                 metadata.userinfo_endpoint,
                 headers={"authorization": f"Bearer {access_token}", "accept": "application/json"},
-            )
+            ) as response,
+        ):
+            raw = await _read_capped(response) if response.status_code == 200 else None
     except httpx.HTTPError as exc:
         log.warning("oidc.userinfo_unreachable", error=type(exc).__name__)
         raise ProviderUnavailable() from None
-    if response.status_code != 200:
+    if raw is None:
         return {}
     try:
-        answer = response.json()
-    except ValueError:
+        answer = decode_json(raw)
+    except ValueError as exc:
+        log.warning("oidc.userinfo_nonsense", problem=str(exc)[:200])
         return {}
     if not isinstance(answer, dict) or answer.get("sub") != subject:
         return {}
@@ -924,6 +1066,7 @@ async def _sign_in(
     """Find (or link) the user and open the session, in ``uow``; :class:`_Refusal` if none."""
     user = await _user_by_subject(uow, tenant_id, issuer, identity.subject)
     linked = False
+    email: str | None = None
     if user is None:
         if identity.email is None:
             raise _Refusal("unknown subject, no email claim", LoginFailed(_REFUSED))
@@ -931,11 +1074,17 @@ async def _sign_in(
             raise _Refusal(
                 "unknown subject, email not verified by the provider", LoginFailed(_REFUSED)
             )
+        # ASCII addresses only, as ours are: lower() folds the Kelvin sign of
+        # "\u212aevin@..." into the "k" of someone else's "kevin@...".
+        try:
+            email = normalize_email(identity.email)
+        except ValueError:
+            raise _Refusal("unknown subject, email not usable", LoginFailed(_REFUSED)) from None
         rows = await uow.fetch(
             f"SELECT {_USER_COLUMNS} FROM tenant_user "  # noqa: S608 (constant column list)
             "WHERE tenant_id = {} AND lower(email) = lower({})",
             tenant_id,
-            identity.email,
+            email,
         )
         if not rows:
             raise _Refusal("unknown subject and email", LoginFailed(_REFUSED))
@@ -979,7 +1128,7 @@ async def _sign_in(
             action="user.oidc_linked",
             target_kind="user",
             target_id=user_id,
-            detail={"issuer": issuer, "subject": identity.subject, "email": identity.email},
+            detail={"issuer": issuer, "subject": identity.subject, "email": email},
         )
     await throttle.reset(uow, tenant_id, _ip_scope(ip))
     session = await create_session(
@@ -1014,19 +1163,22 @@ async def finish_login(
     ip: str | None,
     user_agent: str | None,
     *,
+    binding: str | None,
     iss: str | None = None,
     providers: OidcProviders | None = None,
 ) -> OidcLoginResult:
     """Complete the login the provider sent back with ``code`` and ``state``.
 
-    ``iss`` is the RFC 9207 issuer parameter of the callback, when the provider
-    sends one. Raises :class:`BadLoginState` (400) for a missing, unknown, spent
-    or expired state, :class:`LoginFailed` (401) when the provider's answer does
+    ``binding`` is the browser binding (see :class:`OidcStart`) the browser
+    brought back, if any. ``iss`` is the RFC 9207 issuer parameter of the
+    callback, when the provider sends one. Raises :class:`BadLoginState` (400)
+    for a missing, unknown, spent or expired state, or one that another browser
+    started, :class:`LoginFailed` (401) when the provider's answer does
     not log anyone in here, :class:`ProviderUnavailable` (502),
     :class:`OidcMisconfigured` (503) or :class:`TooManyAttempts` (429). Every
     outcome is audited.
     """
-    config = OidcClientConfig.of(tenant)
+    config = _client_config(tenant)
     providers = providers or default_providers()
     db = runtime.db
     detail: dict[str, Any] = {"issuer": config.issuer}
@@ -1048,7 +1200,7 @@ async def finish_login(
             raise _Refusal(
                 "missing state", BadLoginState("the callback carries no valid state; log in again")
             )
-        pending = await _consume_state(runtime, tenant.id, state)
+        pending = await _consume_state(runtime, tenant.id, state, binding)
         if not code or len(code) > MAX_PARAMETER_LENGTH:
             raise _Refusal(
                 "missing code", BadLoginState("the callback carries no authorization code")
@@ -1086,7 +1238,7 @@ async def finish_login(
                 )
                 identity = _identity({**info, **identity.claims, **_email_claims(info)})
         if identity.email is not None:
-            detail["email"] = identity.email
+            detail["email"] = identity.email[:254]
         async with db.transaction(tenant_id=tenant.id) as uow:
             user, session, linked = await _sign_in(
                 uow,
@@ -1120,7 +1272,7 @@ async def finish_login(
             actor=Actor.anonymous(),
             action=ACTION,
             outcome="failure",
-            detail={**detail, "reason": exc.detail},
+            detail={**detail, **_failure(exc, tenant)},
         )
         raise
     return OidcLoginResult(
@@ -1143,14 +1295,17 @@ async def refuse_login(
     state: str | None,
     error: str,
     description: str | None,
+    *,
+    binding: str | None,
 ) -> None:
     """The provider sent the browser back with an ``error`` (the person declined, say):
-    spend the state, audit, and raise :class:`LoginFailed` (401)."""
-    OidcClientConfig.of(tenant)
+    spend the state (when this browser started the login), audit, and raise
+    :class:`LoginFailed` (401)."""
+    _client_config(tenant)
     spent = False
     if state and len(state) <= MAX_PARAMETER_LENGTH:
         try:
-            await _consume_state(runtime, tenant.id, state)
+            await _consume_state(runtime, tenant.id, state, binding)
             spent = True
         except _Refusal:
             pass
