@@ -35,6 +35,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
+from arbitral import safejson
 from arbitral.auth import oidc
 from arbitral.auth.domain import Principal, Role
 from arbitral.auth.throttle import Limit
@@ -921,17 +922,17 @@ def test_deeply_nested_id_tokens_are_refused_not_a_recursion_error(rsa_key: RSAK
 
 
 def test_json_from_the_provider_is_depth_limited() -> None:
-    limit = oidc.MAX_JSON_DEPTH
-    assert oidc.decode_json(b"[" * limit + b"]" * limit) is not None
+    limit = safejson.MAX_JSON_DEPTH
+    assert safejson.decode_json(b"[" * limit + b"]" * limit) is not None
     for deep in (b"[" * (limit + 1) + b"]" * (limit + 1), b"[" * DEEP, b'{"a":' * DEEP):
         with pytest.raises(ValueError, match="nested deeper"):
-            oidc.decode_json(deep)
+            safejson.decode_json(deep)
     # Brackets in strings (escaped quotes and backslashes included) do not count.
     text = b'{"a": "' + b"[{" * DEEP + rb'\\", "b": "\"[[[", "c": [1]}'
-    assert oidc.decode_json(text) == {"a": "[{" * DEEP + "\\", "b": '"[[[', "c": [1]}
+    assert safejson.decode_json(text) == {"a": "[{" * DEEP + "\\", "b": '"[[[', "c": [1]}
     for nonsense in (b"", b"{", b"\xff", b'{"a": NaN}'):
         with pytest.raises(ValueError, match="not JSON"):
-            oidc.decode_json(nonsense)
+            safejson.decode_json(nonsense)
 
 
 class _MockProvider:

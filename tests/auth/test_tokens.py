@@ -152,6 +152,9 @@ async def test_forged_expired_and_foreign_tokens_are_refused(auth_world: World) 
             claims, {"typ": "JWT"}
         ),
         "not a JWT": "abc.def",
+        "a header nested 5,000 deep": ".".join(
+            [base64.urlsafe_b64encode(b"[" * 5000).decode().rstrip("="), _b64(claims), "x"]
+        ),
     }
     assert audience(base) == claims["aud"]
     assert (

@@ -53,7 +53,6 @@ from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import httpx
-import msgspec
 import structlog
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc6749.parameters import (
@@ -80,6 +79,7 @@ from arbitral.auth.sessions import NewSession, active_roles, create_session
 from arbitral.db.values import as_datetime, as_uuid
 from arbitral.errors import FieldProblem, NotFound, ProblemError
 from arbitral.identity.domain import normalize_email
+from arbitral.safejson import decode_json
 from arbitral.tenancy.domain import LOCAL_HOSTS
 
 if TYPE_CHECKING:
@@ -98,7 +98,6 @@ MAX_TOKEN_LENGTH = 16_384
 MAX_DOCUMENT_BYTES = 512 * 1024
 # Provider documents and ID tokens nest a few levels; deeper ones are refused unread
 # (a decoder recursing through 100,000 "[" would end in RecursionError, a 500).
-MAX_JSON_DEPTH = 32
 MAX_REDIRECT_LENGTH = 500
 MAX_PARAMETER_LENGTH = 2048
 MAX_BINDING_LENGTH = 100  # the login cookie: 43 characters of base64url
@@ -335,51 +334,6 @@ def _strings(value: object) -> tuple[str, ...] | None:
 
 
 # -- JSON from the provider ------------------------------------------------------------------
-
-_JSON_MARKS = re.compile(rb'["\\\[\]{}]')
-
-
-def _nesting_within(data: bytes, limit: int) -> bool:
-    """Whether the arrays and objects of the JSON text ``data`` nest at most ``limit`` deep.
-
-    One pass over the quotes, backslashes and brackets (those inside strings
-    do not count), stopping as soon as the limit is passed: linear whatever
-    the input, and no recursion.
-    """
-    depth = 0
-    in_string = False
-    escaped = -1  # the position a backslash in a string escapes
-    for mark in _JSON_MARKS.finditer(data):
-        position = mark.start()
-        if position == escaped:
-            continue
-        char = data[position]
-        if in_string:
-            if char == 0x5C:  # backslash
-                escaped = position + 1
-            elif char == 0x22:  # quote
-                in_string = False
-        elif char == 0x22:
-            in_string = True
-        elif char in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return False
-        elif char in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return True
-
-
-def decode_json(data: bytes) -> object:
-    """The JSON document ``data``; ValueError if it is not JSON or nests deeper than
-    :data:`MAX_JSON_DEPTH` (checked before decoding: decoders recurse, and
-    would end in RecursionError)."""
-    if not _nesting_within(data, MAX_JSON_DEPTH):
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        return msgspec.json.decode(data)
-    except (msgspec.DecodeError, RecursionError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
 
 
 async def _read_capped(response: httpx.Response) -> bytes | None:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import msgspec
 from joserfc import jwt
 from joserfc.errors import JoseError
 
@@ -33,6 +32,7 @@ from arbitral.auth.domain import (
     PrincipalKind,
 )
 from arbitral.keys.domain import JWS_ALGORITHM, jws_registry
+from arbitral.safejson import decode_json
 
 if TYPE_CHECKING:
     from arbitral.auth.clients import AuthenticatedClient
@@ -105,9 +105,9 @@ async def issue_access_token(
 
 def _segment(part: str) -> dict[str, Any]:
     try:
-        # msgspec limits nesting depth: a header of "[" * 5000 is an error, not a RecursionError.
-        data = msgspec.json.decode(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (binascii.Error, ValueError, msgspec.DecodeError):
+        # Depth-checked first: decoders recurse, and "[" * 5000 would be a RecursionError.
+        data = decode_json(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError):
         raise InvalidToken("not a JWT") from None
     if not isinstance(data, dict):
         raise InvalidToken("not a JWT")
