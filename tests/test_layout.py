@@ -101,11 +101,19 @@ def test_the_framework_import_check_sees_every_form() -> None:
     assert framework_imports(source) == ["piccolo.table", "litestar", "boto3"]
 
 
+PURE_RULE_MODULES = [
+    Path(arbitral.__file__).parent / "rules" / f"{name}.py"
+    for name in ("calendar", "checker", "claims", "fees", "loans", "model", "parties")
+]
+
+
 def test_domain_modules_import_no_framework() -> None:
-    """``domain.py`` is plain Python: no ORM, web framework, broker or cloud SDK."""
+    """``domain.py`` (and the rules' pure modules) are plain Python: no ORM, web
+    framework, broker or cloud SDK."""
     package = Path(arbitral.__file__).parent
+    assert all(path.exists() for path in PURE_RULE_MODULES)
     offenders = {
         str(path.relative_to(package)): framework_imports(path.read_text())
-        for path in package.rglob("domain.py")
+        for path in [*package.rglob("domain.py"), *PURE_RULE_MODULES]
     }
     assert {path: found for path, found in offenders.items() if found} == {}

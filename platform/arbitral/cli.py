@@ -78,6 +78,7 @@ class LazyGroup(click.Group):
         "keys": "arbitral.keys.cli:command",
         "users": "arbitral.identity.cli:command",
         "platform-admins": "arbitral.auth.cli:command",
+        "rules": "arbitral.rules.cli:command",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

@@ -54,6 +54,7 @@ async def prepare_demo(runtime: Runtime) -> DemoAccounts | None:
         files,
         actor=Actor.system("demo"),
         directory=str(directory),
+        rules=runtime.rules,
         cache=runtime.tenants,
     )
     path = Path(settings.data_dir) / CREDENTIALS_FILE

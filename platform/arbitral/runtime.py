@@ -24,6 +24,8 @@ from arbitral.jobs.broker import build_broker, set_job_runtime
 from arbitral.jobs.outbox import Relay
 from arbitral.jobs.registry import load_jobs
 from arbitral.keys.services import KeyRing, resolve_key_encryption_key
+from arbitral.rules.checker import InvalidRuleFiles
+from arbitral.rules.loader import RuleBook, load_rule_book
 from arbitral.settings import ConfigError, Settings
 from arbitral.storage.factory import build_object_store
 from arbitral.storage.interfaces import ObjectStore
@@ -40,6 +42,7 @@ class Runtime:
     tenants: TenantDirectory
     keys: KeyRing
     verified_tokens: VerifiedTokens
+    rules: RuleBook
     secret_key: bytes = field(repr=False)
     key_encryption_key: bytes = field(repr=False)
 
@@ -61,6 +64,7 @@ def build_runtime(settings: Settings, *, job_modules: tuple[str, ...] = ()) -> R
     load_jobs(job_modules)
     secret_key = resolve_secret_key(settings)
     kek = resolve_key_encryption_key(settings)
+    rules = load_rules(settings)
     db = Database(settings.database)
     store = build_object_store(
         settings.storage, public_url=settings.public_url, secret_key=secret_key
@@ -76,9 +80,20 @@ def build_runtime(settings: Settings, *, job_modules: tuple[str, ...] = ()) -> R
         tenants=TenantDirectory(db),
         keys=KeyRing(db, kek),
         verified_tokens=VerifiedTokens(),
+        rules=rules,
         secret_key=secret_key,
         key_encryption_key=kek,
     )
+
+
+def load_rules(settings: Settings) -> RuleBook:
+    """The rule book; an invalid rules directory stops the process (every problem listed)."""
+    try:
+        return load_rule_book(settings.rules_dir)
+    except InvalidRuleFiles as exc:
+        raise ConfigError(
+            "ARBITRAL_RULES_DIR", "the rules are not valid:\n  " + "\n  ".join(exc.lines)
+        ) from None
 
 
 MIN_SECRET_KEY_LENGTH = 32

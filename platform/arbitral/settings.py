@@ -137,6 +137,7 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     key_encryption_key: bytes | None = field(default=None, repr=False)
     tenants_dir: Path = Path("tenants")
+    rules_dir: Path = Path("rules")
     message_sender: str = "console"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     worker_threads: int = 4
@@ -202,6 +203,7 @@ class Settings:
             f"{PREFIX}KEY_ENCRYPTION_KEY", env.get(f"{PREFIX}KEY_ENCRYPTION_KEY") or None
         )
         tenants_dir = Path(env.get(f"{PREFIX}TENANTS_DIR") or "tenants").expanduser().resolve()
+        rules_dir = Path(env.get(f"{PREFIX}RULES_DIR") or "rules").expanduser().resolve()
         proxies_var = f"{PREFIX}TRUSTED_PROXIES"
         proxies = tuple(
             p.strip() for p in (env.get(proxies_var) or "127.0.0.1").split(",") if p.strip()
@@ -238,6 +240,7 @@ class Settings:
             secret_key=secret,
             key_encryption_key=kek,
             tenants_dir=tenants_dir,
+            rules_dir=rules_dir,
             message_sender=sender,
             trusted_proxies=proxies,
             worker_threads=_int(env, f"{PREFIX}WORKER_THREADS", 4, minimum=1, maximum=256),
@@ -261,6 +264,7 @@ KNOWN_VARIABLES = frozenset(
         "SECRET_KEY",
         "KEY_ENCRYPTION_KEY",
         "TENANTS_DIR",
+        "RULES_DIR",
         "MESSAGE_SENDER",
         "TRUSTED_PROXIES",
         "WORKER_THREADS",

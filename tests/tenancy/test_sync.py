@@ -14,6 +14,7 @@ import pytest
 from arbitral.audit import services as audit
 from arbitral.audit.services import Actor
 from arbitral.db.engine import Database
+from arbitral.rules.loader import load_rule_book
 from arbitral.tenancy import services
 from arbitral.tenancy.domain import InvalidTenantFiles
 from arbitral.tenancy.services import (
@@ -29,12 +30,15 @@ from tests.conftest import make_settings
 from tests.tenancy.conftest import TenantFiles, new_slug
 
 OPERATOR = Actor("operator", "li.ming")
+RULES = load_rule_book(Path(__file__).parents[2] / "rules")
 
 
 async def _sync(db: Database, files: TenantFiles, **kwargs: Any) -> services.SyncReport:
     settings = make_settings(files.root.parent, tenants_dir=str(files.root))
     loaded = load_tenant_files(settings.tenants_dir)
-    return await sync_tenants(db, loaded, actor=OPERATOR, directory=settings.tenants_dir, **kwargs)
+    return await sync_tenants(
+        db, loaded, actor=OPERATOR, directory=settings.tenants_dir, rules=RULES, **kwargs
+    )
 
 
 async def _tenant_events(db: Database, tenant_id: UUID) -> list[dict[str, Any]]:
@@ -325,7 +329,7 @@ async def test_no_files_and_clashing_files_write_nothing(
     database: Database, tenant_files: TenantFiles
 ) -> None:
     with pytest.raises(ValueError, match="refusing to deactivate every tenant"):
-        await sync_tenants(database, [], actor=OPERATOR, directory=tenant_files.root)
+        await sync_tenants(database, [], actor=OPERATOR, directory=tenant_files.root, rules=RULES)
     a = tenant_files.write(hosts=["shared.example"])
     b = tenant_files.write(hosts=["other.example"])
     loaded = load_tenant_files(tenant_files.root)
@@ -342,6 +346,7 @@ async def test_no_files_and_clashing_files_write_nothing(
             [f for f in loaded if f.spec.slug == a] + [clash],
             actor=OPERATOR,
             directory=tenant_files.root,
+            rules=RULES,
         )
     assert await get_tenant(database, a) is None
     assert await get_tenant(database, b) is None

@@ -249,9 +249,23 @@ def sync_command(directory: Path | None) -> None:
             variable, f"{shown} holds no tenant files (*.toml); refusing to deactivate every tenant"
         )
     actor = Actor("operator", _operator())
+    from arbitral.runtime import load_rules
+    from arbitral.tenancy.services import check_rule_sets
+
+    rules = load_rules(settings)
+    try:
+        check_rule_sets(files, rules)
+    except InvalidTenantFiles as exc:
+        for text in exc.lines:
+            click.echo(text, err=True)
+        click.echo(
+            "error: the tenant files adopt rule sets that cannot be adopted; nothing was written",
+            err=True,
+        )
+        sys.exit(EXIT_INVALID)
 
     async def work(db: Database) -> SyncReport:
-        return await sync_tenants(db, files, actor=actor, directory=shown)
+        return await sync_tenants(db, files, actor=actor, directory=shown, rules=rules)
 
     try:
         report = _run(settings, work)

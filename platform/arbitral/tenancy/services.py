@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo
 from arbitral.audit.services import Actor, record, record_platform
 from arbitral.db.engine import Database
 from arbitral.db.uow import UnitOfWork
+from arbitral.rules.loader import RuleBook
+from arbitral.rules.model import UnknownRule
 from arbitral.tenancy.domain import (
     InvalidTenantFiles,
     Names,
@@ -340,6 +342,7 @@ async def sync_tenants(
     *,
     actor: Actor,
     directory: Path | str,
+    rules: RuleBook,
     cache: TenantDirectory | None = None,
 ) -> SyncReport:
     """Make the database's tenants match ``files`` (as :func:`load_tenant_files` returns them).
@@ -355,10 +358,13 @@ async def sync_tenants(
 
     ``files`` must not be empty: an empty directory would deactivate every tenant.
     ``cache`` (a :class:`TenantDirectory`) is refreshed when anything changed.
+    Each tenant must adopt a rule set version that exists in ``rules`` and is
+    published (not a draft).
     """
     if not files:
         raise ValueError("no tenant files given; refusing to deactivate every tenant")
     validate_all([file.spec for file in files])
+    check_rule_sets(files, rules)
     where = str(directory)
     results: list[SyncResult] = []
     for file in sorted(files, key=lambda f: f.spec.slug):
@@ -375,6 +381,19 @@ async def sync_tenants(
     if cache is not None and report.changed:
         await cache.refresh()
     return report
+
+
+def check_rule_sets(files: Sequence[TenantFile], rules: RuleBook) -> None:
+    """Raise :class:`InvalidTenantFiles` unless every file adopts a published rule set version."""
+    problems = []
+    for file in files:
+        ref = file.spec.rule_set
+        try:
+            rules.check_adoptable(ref.id, ref.version)
+        except UnknownRule as exc:
+            problems.append(TenantFileError(file.source, "rule_set", str(exc)))
+    if problems:
+        raise InvalidTenantFiles(problems)
 
 
 class _Stale(Exception):
