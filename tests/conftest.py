@@ -80,6 +80,7 @@ def make_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "ARBITRAL_LOG_LEVEL": "WARNING",
         "ARBITRAL_KEY_ENCRYPTION_KEY": TEST_KEK,
         "ARBITRAL_MESSAGE_SENDER": "console",
+        "ARBITRAL_RULES_DIR": str(REPO_ROOT / "rules"),
     }
     env.update({f"ARBITRAL_{key.upper()}": value for key, value in overrides.items()})
     return env

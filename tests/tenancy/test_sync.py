@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import shutil
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -27,7 +31,7 @@ from arbitral.tenancy.services import (
     tenant_revisions,
 )
 from tests.conftest import make_settings
-from tests.tenancy.conftest import TenantFiles, new_slug
+from tests.tenancy.conftest import TenantFiles, new_slug, tenant_toml
 
 OPERATOR = Actor("operator", "li.ming")
 RULES = load_rule_book(Path(__file__).parents[2] / "rules")
@@ -456,3 +460,69 @@ async def test_the_directory_caches_until_the_ttl_or_a_refresh(
 def test_the_directory_refuses_a_negative_ttl(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="ttl_s"):
         TenantDirectory(Database(make_settings(tmp_path).database), ttl_s=-1)
+
+
+# -- rule sets ------------------------------------------------------------------------
+
+
+async def test_a_case_filed_under_1_0_keeps_1_0_after_the_commission_adopts_1_1(
+    database: Database, tenant_files: TenantFiles
+) -> None:
+    slug = tenant_files.write()
+    await _sync(database, tenant_files)
+    tenant = await get_tenant(database, slug)
+    assert tenant is not None
+    # Filing pins the version the commission adopts at that moment.
+    pinned = RULES.check_adoptable(tenant.rule_set, tenant.rule_set_version).ref
+    assert pinned == "gba-alliance/online-arbitration@1.0"
+
+    tenant_files.write(slug, text=tenant_toml(slug).replace('version = "1.0"', 'version = "1.1"'))
+    assert (await _sync(database, tenant_files)).status_of(slug) == "updated"
+    tenant = await get_tenant(database, slug)
+    assert tenant is not None
+    adopted = RULES.check_adoptable(tenant.rule_set, tenant.rule_set_version)
+    assert adopted.version == "1.1"
+
+    # The running case still computes with 1.0: its fee band and its answer period
+    # (10 days from 2 March: Thursday 12 March; 1.1's 15 days: Tuesday 17 March).
+    served = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    calendar = RULES.calendar("cn")
+    zone = ZoneInfo(tenant.time_zone)
+    running = RULES.resolve(pinned)
+    # 1.0: 100 + 49,000 x 5% + 30,000 x 4% = 3,750 acceptance, + 1% handling 800 = 4,550.
+    assert running.assess_fee("online-loan", Decimal("80000")).total == Decimal("4550.00")
+    # 1.1: the band above 50,000 at 3.5%: 100 + 2,450 + 1,050 = 3,600, + 800 = 4,400.
+    assert adopted.assess_fee("online-loan", Decimal("80000")).total == Decimal("4400.00")
+    assert running.deadline(
+        "online-loan", "answer", served, zone=zone, calendar=calendar
+    ).last_day == date(2026, 3, 12)
+    assert adopted.deadline(
+        "online-loan", "answer", served, zone=zone, calendar=calendar
+    ).last_day == date(2026, 3, 17)
+
+
+async def test_a_commission_cannot_adopt_a_missing_or_draft_rule_set(
+    database: Database, tenant_files: TenantFiles, tmp_path: Path
+) -> None:
+    slug = tenant_files.write()
+    unknown = tenant_toml(slug).replace('version = "1.0"', 'version = "9.9"')
+    tenant_files.write(slug, text=unknown)
+    with pytest.raises(InvalidTenantFiles, match=r"has no version '9.9' \(known: 1.0, 1.1\)"):
+        await _sync(database, tenant_files)
+    assert await get_tenant(database, slug) is None
+
+    # A version without a digest in published.toml is a draft: not adoptable.
+    drafts = tmp_path / "rules"
+    shutil.copytree(Path(__file__).parents[2] / "rules", drafts)
+    (drafts / "published.toml").unlink()
+    tenant_files.write(slug)
+    settings = make_settings(tenant_files.root.parent, tenants_dir=str(tenant_files.root))
+    with pytest.raises(InvalidTenantFiles, match=r"@1.0 is a draft: publish it"):
+        await sync_tenants(
+            database,
+            load_tenant_files(settings.tenants_dir),
+            actor=OPERATOR,
+            directory=settings.tenants_dir,
+            rules=load_rule_book(drafts),
+        )
+    assert await get_tenant(database, slug) is None

@@ -280,7 +280,14 @@ def parse_rule_set(
         table = c.table(types_table, "case_types", name, _CASE_TYPE, required=False)
         if table is None:
             continue
-        rules = _case_type(c, table, f"case_types.{name}", name, schedules or {}, shared_limits)
+        rules = _case_type(
+            c,
+            table,
+            f"case_types.{name}",
+            name,
+            schedules if schedules is not None else {},
+            shared_limits,
+        )
         if rules is not None:
             case_types[name] = rules
     c.raise_if_any()
@@ -381,14 +388,14 @@ def _case_type(
         )
     elif "loan_assessment" in table:
         c.error(join(prefix, "loan_assessment"), "only online-loan cases have a loan assessment")
-    if len(c.errors) > before:
-        return None
-    assert title_zh
-    assert title_en
-    assert case_fees
-    assert procedure
-    assert claim_form
-    assert templates
+    if len(c.errors) > before or None in (title_zh, title_en, case_fees, procedure, claim_form):
+        return None  # every problem is in c.errors (an invalid fee schedule reports once)
+    assert title_zh is not None
+    assert title_en is not None
+    assert case_fees is not None
+    assert procedure is not None
+    assert claim_form is not None
+    assert templates is not None
     return CaseTypeRules(
         case_type=name,
         title_zh=title_zh,
