@@ -73,6 +73,8 @@ _FIELD_KEYS: Final = (
     "choices",
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_NUMBER = re.compile(r"-?\d+(?:\.(\d+))?", re.ASCII)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 MAX_MONEY: Final = Decimal("10000000000000")  # 10^13 yuan: nothing real is larger
 TEXT_LENGTH: Final = 20_000
 STRING_LENGTH: Final = 200
@@ -182,7 +184,7 @@ def _parse_field(c: Checker, item: Mapping[str, Any], path: str) -> FieldSpec | 
         maximum = c.decimal(item, path, "max", required=False)
         if minimum is not None and maximum is not None and minimum > maximum:
             c.error(join(path, "max"), f"must not be below min ({minimum})")
-    else:
+    elif kind is not None:  # an unknown type says nothing of which keys fit
         for key in ("min", "max"):
             if key in item:
                 c.error(join(path, key), f"only money, rate and integer fields have {key}")
@@ -190,12 +192,12 @@ def _parse_field(c: Checker, item: Mapping[str, Any], path: str) -> FieldSpec | 
     if kind in ("string", "text"):
         limit = TEXT_LENGTH if kind == "text" else STRING_LENGTH
         max_length = c.integer(item, path, "max_length", required=False, minimum=1, maximum=limit)
-    elif "max_length" in item:
+    elif kind is not None and "max_length" in item:
         c.error(join(path, "max_length"), "only string and text fields have max_length")
     choices: tuple[str, ...] = ()
     if kind == "choice":
         choices = c.strings(item, path, "choices", min_items=1) or ()
-    elif "choices" in item:
+    elif kind is not None and "choices" in item:
         c.error(join(path, "choices"), "only choice fields have choices")
     if (
         len(c.errors) > before
@@ -234,11 +236,11 @@ def _parse_check(
     message = c.string(item, path, "message", required=False, max_length=500)
     if rule is None or names is None:
         return None
-    if rule in ("dates_in_order", "at_most") and len(names) < 2:
-        c.error(join(path, "fields"), f"{rule} compares at least two fields")
-        return None
     if rule == "at_most" and len(names) != 2:
         c.error(join(path, "fields"), "at_most compares exactly two fields")
+        return None
+    if rule == "dates_in_order" and len(names) < 2:
+        c.error(join(path, "fields"), f"{rule} compares at least two fields")
         return None
     ok = True
     for name in names:
@@ -320,6 +322,8 @@ def _value(
             return fail("max_length", f"must be at most {limit} characters, not {len(text)}")
         if kind == "string" and any(ch in text for ch in "\r\n"):
             return fail("format", "must be one line")
+        if _has_control(text):
+            return fail("format", "must not contain control characters")
         return text
     if kind in ("money", "rate", "integer"):
         number = _number(kind, raw, fail)
@@ -333,8 +337,11 @@ def _value(
     if kind == "date":
         if not isinstance(raw, str):
             return fail("type", "must be a date as a string, e.g. 2026-02-15")
+        text = raw.strip()
         try:
-            return date.fromisoformat(raw.strip())
+            if not _DATE.fullmatch(text):
+                raise ValueError(text)
+            return date.fromisoformat(text)
         except ValueError:
             return fail("format", "must be a date such as 2026-02-15")
     if kind == "boolean":
@@ -370,9 +377,11 @@ def _number(kind: str, raw: object, fail: Any) -> Decimal | None:
     if isinstance(raw, (bool, float)):
         fail("type", "must be written as a string (a JSON number may lose precision)")
         return None
+    decimals = 0
     if isinstance(raw, int):
         number = Decimal(raw)
-    elif isinstance(raw, str) and re.fullmatch(r"-?\d+(\.\d+)?", raw.strip(), re.ASCII):
+    elif isinstance(raw, str) and (match := _NUMBER.fullmatch(raw.strip())):
+        decimals = len(match.group(1) or "")
         try:
             number = Decimal(raw.strip())
         except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
@@ -385,10 +394,10 @@ def _number(kind: str, raw: object, fail: Any) -> Decimal | None:
         fail("format", "must be a whole number")
         return None
     if kind == "money":
-        if number < 0:
+        if number.is_signed():  # also "-0"
             fail("min", "must not be negative")
             return None
-        if number != number.quantize(Decimal("0.01")):
+        if decimals > 2:  # as written: "1.000" is not an amount in fen either
             fail("format", "must have at most 2 decimal places (fen)")
             return None
         if number > MAX_MONEY:
@@ -430,6 +439,10 @@ def _party(
         problems.append(FieldProblem(f"{path}.name", "required", "the party's name is required"))
     elif len(name.strip()) > STRING_LENGTH:
         problems.append(FieldProblem(f"{path}.name", "max_length", "is too long"))
+    elif _has_control(name) or any(ch in name for ch in "\r\n"):
+        problems.append(
+            FieldProblem(f"{path}.name", "format", "must be one line without control characters")
+        )
     else:
         out["name"] = name.strip()
     number = raw.get("id_number")
@@ -456,7 +469,7 @@ def _party(
             out[key] = check(value)
         except parties.PartyIdError as exc:
             problems.append(FieldProblem(f"{path}.{key}", exc.rule, str(exc)))
-    if "phone" not in out and "email" not in out and len(problems) == before:
+    if raw.get("phone") is None and raw.get("email") is None:  # a bad one is reported above
         problems.append(
             FieldProblem(
                 path, "contact", "a phone number or an email address is required for service"
@@ -464,9 +477,13 @@ def _party(
         )
     address = raw.get("address")
     if address is not None:
-        if not isinstance(address, str) or len(address.strip()) > 500:
+        if not isinstance(address, str) or len(address.strip()) > 500 or _has_control(address):
             problems.append(
-                FieldProblem(f"{path}.address", "format", "must be text of at most 500 characters")
+                FieldProblem(
+                    f"{path}.address",
+                    "format",
+                    "must be text of at most 500 characters, without control characters",
+                )
             )
         elif address.strip():
             out["address"] = address.strip()
@@ -515,6 +532,11 @@ def _apply_check(
                     or f"{_label(form, a)} must not exceed {_label(form, b)} ({second})",
                 )
             )
+
+
+def _has_control(text: str) -> bool:
+    """C0 controls other than tab and line breaks, and DEL (PostgreSQL refuses NUL)."""
+    return any((ord(ch) < 32 and ch not in "\t\r\n") or ch == "\x7f" for ch in text)
 
 
 def _label(form: ClaimForm, name: str) -> str:
