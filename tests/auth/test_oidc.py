@@ -1089,3 +1089,24 @@ def test_discovery_documents_are_checked() -> None:
             oidc.ProviderMetadata.from_document(ISSUER, document)
         assert problem in caught.value.detail
         assert caught.value.status == 502
+
+
+async def test_a_login_started_on_another_host_moves_to_the_public_url_first(
+    oidc_world: OidcWorld,
+) -> None:
+    o = oidc_world
+    start = f"/t/{o.slug}/auth/oidc/start"
+    # On the commission's own host name: off to the public URL first, no cookie here.
+    response = await o.w.client.get(
+        start, params={"redirect_to": "/portal"}, headers={"host": o.w.a.host}
+    )
+    assert response.status_code == 302
+    assert response.headers["location"] == (
+        f"{o.w.settings.public_url}{start}?redirect_to=%2Fportal"
+    )
+    assert "set-cookie" not in response.headers
+    # A host that is not the commission's (a proxy's internal name): no redirect loop.
+    internal = await o.w.client.get(start, headers={"host": "arbitral-web.internal:8000"})
+    assert internal.status_code == 302
+    assert internal.headers["location"].startswith(o.provider.issuer)
+    assert any(c.startswith(LOGIN_COOKIE) for c in internal.headers.get_list("set-cookie"))

@@ -10,6 +10,7 @@ Strict cookie would not accompany.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from litestar import Controller, Request, get
 from litestar.datastructures import Cookie
@@ -67,6 +68,17 @@ class OidcLoginController(Controller):
         redirect_to: FromQuery[str | None] = None,
     ) -> Redirect:
         tenant = await tenant_by_slug(request, tenant_slug)
+        public_url: str = request.app.state.settings.public_url
+        host = (request.url.hostname or "").lower()
+        if host in tenant.hosts and host != urlsplit(public_url).hostname:
+            # The callback and the session live on the public URL: start there, so the
+            # login cookie is set on the host the provider sends the browser back to.
+            # Only from the commission's own host names: a proxy that rewrites Host to
+            # an internal name must not send the browser round in circles.
+            query = f"?{request.url.query}" if request.url.query else ""
+            return Redirect(
+                f"{public_url}{request.url.path}{query}", status_code=302, headers=NO_STORE
+            )
         started = await oidc.start_login(
             request.app.state.runtime, tenant, redirect_to, ip=client_ip(request.scope)
         )
