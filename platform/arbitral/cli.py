@@ -79,6 +79,7 @@ class LazyGroup(click.Group):
         "users": "arbitral.identity.cli:command",
         "platform-admins": "arbitral.auth.cli:command",
         "rules": "arbitral.rules.cli:command",
+        "ledger": "arbitral.ledger.cli:command",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

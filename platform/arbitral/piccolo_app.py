@@ -15,6 +15,7 @@ TABLE_MODULES = [
     "arbitral.auth.tables",
     "arbitral.keys.tables",
     "arbitral.notify.tables",
+    "arbitral.ledger.tables",
 ]
 
 APP_CONFIG = AppConfig(
