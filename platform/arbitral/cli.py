@@ -393,6 +393,7 @@ async def _preflight(settings: Settings) -> list[Any]:
 BENCHMARKS = {
     "storage": "arbitral.bench.storage:command",
     "auth": "arbitral.bench.auth:command",
+    "custody": "arbitral.bench.custody:command",
 }
 
 
