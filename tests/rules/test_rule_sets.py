@@ -241,9 +241,9 @@ F = "gba-alliance/online-arbitration/1.0.toml"
         ),
         (
             'from = "tribunal_constituted", label_zh = "裁决期限", label_en = "award" }\n\n'
-            "# -- online purchase",
+            "# -- evidence and contract files",
             'from = "award_day", label_zh = "裁决期限", label_en = "award" }\n\n'
-            "# -- online purchase",
+            "# -- evidence and contract files",
             None,
         ),
     ],
@@ -308,3 +308,18 @@ def test_the_server_refuses_to_start_on_invalid_rules(tmp_path: Path, rules_copy
     missing = make_settings(tmp_path, rules_dir=str(tmp_path / "nowhere"))
     with pytest.raises(ConfigError, match="no such directory"):
         build_runtime(missing)
+
+
+def test_evidence_files_limits_are_read_and_checked(book: RuleBook, rules_copy: Path) -> None:
+    files = book.get(RULE_SET, "1.0").evidence_files
+    assert files.max_size == 2048 << 20
+    assert "application/pdf" in files.allowed_types
+    assert "application/x-msdownload" not in files.allowed_types
+    assert (files.archive_max_entries, files.archive_max_ratio, files.archive_max_depth) == (
+        10000,
+        100,
+        1,
+    )
+    lines = _broken(rules_copy, '"image/bmp", "image/heic"', '"image/bmp", "text/html"')
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{F}: evidence_files.allowed_types: unknown text/html (one of ")

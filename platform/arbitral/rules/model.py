@@ -164,6 +164,7 @@ class RuleSet:
     supersedes: str | None
     changes: str | None
     case_types: Mapping[str, CaseTypeRules]
+    evidence_files: EvidenceFiles
     digest: str = ""
     source: str = ""
 
@@ -200,7 +201,75 @@ class RuleSet:
 
 # -- reading ---------------------------------------------------------------------------
 
-_TOP: Final = ("rule_set", "fee_schedules", "time_limits", "case_types")
+_TOP: Final = ("rule_set", "fee_schedules", "time_limits", "evidence_files", "case_types")
+MEDIA_TYPES: Final = (
+    "application/pdf",
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/tiff",
+    "image/bmp",
+    "image/heic",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/x-ole-storage",
+    "application/zip",
+    "application/gzip",
+    "application/x-tar",
+    "text/plain",
+    "text/csv",
+    "message/rfc822",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/wav",
+    "audio/amr",
+    "audio/ogg",
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+    "video/x-matroska",
+)
+
+
+@dataclass(frozen=True)
+class EvidenceFiles:
+    """What files a rule set accepts as evidence and contracts."""
+
+    max_size: int  # bytes
+    allowed_types: tuple[str, ...]
+    archive_max_entries: int
+    archive_max_ratio: int
+    archive_max_total: int  # bytes
+    archive_max_depth: int
+
+
+def _evidence_files(
+    c: Checker, table: Mapping[str, Any] | None, prefix: str
+) -> EvidenceFiles | None:
+    if table is None:
+        return None
+    c.unknown(table, prefix, ("max_size_mb", "allowed_types", "archive"))
+    size = c.integer(table, prefix, "max_size_mb", minimum=1, maximum=1024 * 1024)
+    types = c.strings(table, prefix, "allowed_types", min_items=1, choices=MEDIA_TYPES)
+    archive = c.table(
+        table, prefix, "archive", ("max_entries", "max_ratio", "max_total_mb", "max_depth")
+    )
+    path = join(prefix, "archive")
+    entries = c.integer(archive, path, "max_entries", minimum=1, maximum=1_000_000)
+    ratio = c.integer(archive, path, "max_ratio", minimum=1, maximum=10_000)
+    total = c.integer(archive, path, "max_total_mb", minimum=1, maximum=1024 * 1024)
+    depth = c.integer(archive, path, "max_depth", minimum=0, maximum=5)
+    if size is None or types is None or entries is None:
+        return None
+    if ratio is None or total is None or depth is None:
+        return None
+    return EvidenceFiles(size << 20, types, entries, ratio, total << 20, depth)
+
+
 _META: Final = (
     "id",
     "version",
@@ -290,7 +359,9 @@ def parse_rule_set(
         )
         if rules is not None:
             case_types[name] = rules
+    evidence_files = _evidence_files(c, c.table(document, "", "evidence_files"), "evidence_files")
     c.raise_if_any()
+    assert evidence_files is not None
     assert got_id
     assert got_version
     assert title_zh
@@ -306,6 +377,7 @@ def parse_rule_set(
         calendar=calendar_name,
         supersedes=supersedes,
         changes=changes,
+        evidence_files=evidence_files,
         case_types=MappingProxyType(case_types),
         source=source,
     )
