@@ -1,0 +1,1 @@
+"""Evidence and contract custody: uploads, inspection, content-addressed storage, exhibits."""
