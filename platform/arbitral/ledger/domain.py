@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,9 +38,45 @@ class ReceiptInvalid(ValueError):
     """A receipt (or a file checked against it) that does not hold; the message says what."""
 
 
+_SAFE_INTEGER: Final = 2**53 - 1
+_OUTSIDE_BMP: Final = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` holds only what Python's json writes exactly as RFC 8785 does.
+
+    Strings (and keys) within the Basic Multilingual Plane, where Python's key
+    order (by code point) is RFC 8785's (by UTF-16 code unit); integers within
+    I-JSON's safe range; booleans, null, arrays and objects of those. Floats
+    (ECMAScript number formatting) are left to the reference implementation.
+    """
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, str):
+        return value.isascii() or not _OUTSIDE_BMP.search(value)
+    if isinstance(value, int):
+        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(k) and _plain(v) for k, v in value.items())
+    return False
+
+
 def canonical_json(document: Mapping[str, Any]) -> bytes:
-    """RFC 8785 (JSON Canonicalization Scheme) bytes of ``document``."""
-    return rfc8785.dumps(dict(document))
+    """RFC 8785 (JSON Canonicalization Scheme) bytes of ``document``.
+
+    Plain documents (see :func:`_plain`; every leaf the platform writes) take
+    Python's json, which writes them byte for byte as RFC 8785 does and ~10 times
+    faster; anything else goes through the ``rfc8785`` reference implementation.
+    A test checks the two agree on generated documents.
+    """
+    data = dict(document)
+    if _plain(data):
+        return json.dumps(
+            data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
+    return rfc8785.dumps(data)
 
 
 def b64(data: bytes) -> str:

@@ -110,13 +110,21 @@ async def _nodes(uow: UnitOfWork, tenant_id: UUID, keys: Iterable[NodeKey]) -> d
 async def _insert_rows(
     uow: UnitOfWork, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    placeholder = "(" + ", ".join("{}" for _ in columns) + ")"
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        chunk = rows[start : start + _INSERT_CHUNK]
-        values = ", ".join(placeholder for _ in chunk)
-        args = [value for row in chunk for value in row]
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"  # noqa: S608 (ours)
-        await uow.execute(sql, *args)
+    """Insert ``rows`` with the driver's executemany (one prepared statement, many rows).
+
+    Values are bound exactly as Piccolo binds them (its SQLite adapters are
+    registered with the sqlite3 module; asyncpg takes UUIDs, bytes and aware
+    datetimes natively). PostgreSQL's COPY is not an option: it refuses tables
+    with row-level security.
+    """
+    if not rows:
+        return
+    if uow.is_postgres:
+        marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    else:
+        marks = ", ".join("?" for _ in columns)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (ours)
+    await uow.connection.executemany(sql, rows)
 
 
 async def append(uow: UnitOfWork, tenant_id: UUID, kind: str, entry: Mapping[str, Any]) -> Appended:
