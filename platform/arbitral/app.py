@@ -20,6 +20,7 @@ from arbitral.auth.oauth_controllers import OAuthController, WellKnownController
 from arbitral.auth.oidc_controllers import OidcLoginController
 from arbitral.auth.otp_controllers import OtpController
 from arbitral.auth.platform_controllers import PlatformController
+from arbitral.custody.controllers import CustodyController
 from arbitral.db.migrate import migration_state
 from arbitral.health.controllers import HealthController
 from arbitral.identity.controllers import (
@@ -119,6 +120,7 @@ def create_app(
             ApiClientController,
             KeyController,
             AuditController,
+            CustodyController,
             PlatformController,
         ],
         middleware=[AuthenticationMiddleware],

@@ -16,6 +16,7 @@ TABLE_MODULES = [
     "arbitral.keys.tables",
     "arbitral.notify.tables",
     "arbitral.ledger.tables",
+    "arbitral.custody.tables",
 ]
 
 APP_CONFIG = AppConfig(

@@ -15,8 +15,10 @@ from litestar.routes import HTTPRoute
 from arbitral.auth.domain import ClientKind, Principal, Role
 from arbitral.auth.guards import PUBLIC
 from arbitral.auth.platform import create_admin
+from arbitral.custody.services import UploadMeta, receive
 from arbitral.identity.schemas import PowerOfAttorneyCreate
 from arbitral.identity.services import create_power
+from tests.custody.test_inspect import make_pdf
 from tests.support.world import PASSWORD, Tenant, World
 
 # Path parameters that do not name an object of a tenant (checked separately).
@@ -68,7 +70,20 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
                 tenant.users[Role.SECRETARY],
             )
         )[0]["id"]
+
+    async def pdf() -> Any:
+        yield make_pdf()
+
+    item, _ = await receive(
+        runtime,
+        operator,
+        pdf(),
+        UploadMeta("合同.pdf", "合同"),
+        declared_length=None,
+        declared_sha256=None,
+    )
     return {
+        "item_id": str(item.id),
         "user_id": str(tenant.users[Role.SECRETARY]),
         "membership_id": str(membership),
         "power_id": str(power.id),

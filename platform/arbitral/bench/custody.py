@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import tempfile
 import time
@@ -49,6 +50,7 @@ async def _measure(
             "ARBITRAL_DATA_DIR": data,
             "ARBITRAL_LOG_LEVEL": "WARNING",
             "ARBITRAL_MESSAGE_SENDER": "console",
+            "ARBITRAL_RULES_DIR": os.environ.get("ARBITRAL_RULES_DIR") or "rules",
         }
         if database_url:
             env["ARBITRAL_DATABASE_URL"] = database_url
@@ -165,10 +167,13 @@ def command(
     as_json: bool,
 ) -> None:
     """Transparency-log appends per second and inclusion-proof time, beside baselines."""
+    from arbitral.cli import reports_config_errors
     from arbitral.logs import configure_logging
 
     configure_logging("WARNING", "console")
-    f = asyncio.run(_measure(leaves, batch, database_url, migration_database_url))
+    f = reports_config_errors(asyncio.run)(
+        _measure(leaves, batch, database_url, migration_database_url)
+    )
     if as_json:
         click.echo(json.dumps(asdict(f)))
         return

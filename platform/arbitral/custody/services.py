@@ -1,0 +1,404 @@
+"""Receiving items into custody, and giving them out to those entitled.
+
+An upload streams to a spool file on local disk (bounded memory whatever its
+size), hashing as it goes; then it is checked (declared length and SHA-256,
+the rule set's size limit, its name, and what its bytes really are); then it is
+streamed from the spool into the object store under the tenant's prefix and its
+hash (never overwriting); then one transaction records the item, appends its
+leaf to the tenant's transparency log and writes the audit event. A refused
+upload leaves nothing behind: no row, no leaf, no object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import UUID, uuid4
+
+import anyio
+import structlog
+
+from arbitral.audit.services import record
+from arbitral.auth.domain import Principal, PrincipalKind, Role
+from arbitral.custody import inspect
+from arbitral.db.values import as_datetime, as_uuid
+from arbitral.errors import FieldProblem, NotFound, ProblemError, ValidationFailed
+from arbitral.identity.services import actor_of, tenant_of
+from arbitral.ledger import services as ledger
+from arbitral.storage.errors import DigestMismatch
+
+if TYPE_CHECKING:
+    from arbitral.rules.model import EvidenceFiles
+    from arbitral.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+SPOOL_CHUNK = 1 << 20
+MAX_TEXT = 5000
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class IncompleteUpload(ProblemError):
+    status = 400
+    slug = "incomplete-upload"
+    title = "Incomplete upload"
+
+
+@dataclass(frozen=True)
+class UploadMeta:
+    filename: str
+    title: str
+    description: str = ""
+    proves: str = ""
+
+
+@dataclass(frozen=True)
+class CustodyItem:
+    id: UUID
+    sha256: str
+    size: int
+    media_type: str
+    filename: str
+    title: str
+    description: str
+    proves: str
+    provenance: str
+    submitted_by: str
+    submitter_kind: str
+    leaf_index: int
+    created_at: datetime
+    object_key: str
+
+    _COLUMNS: ClassVar[str] = (
+        "id, sha256, size, media_type, filename, title, description, proves, provenance, "
+        "submitted_by, submitter_kind, leaf_index, created_at, object_key"
+    )
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CustodyItem:
+        return cls(
+            id=as_uuid(row["id"]),
+            sha256=str(row["sha256"]),
+            size=int(row["size"]),
+            media_type=str(row["media_type"]),
+            filename=str(row["filename"]),
+            title=str(row["title"]),
+            description=str(row["description"]),
+            proves=str(row["proves"]),
+            provenance=str(row["provenance"]),
+            submitted_by=str(row["submitted_by"]),
+            submitter_kind=str(row["submitter_kind"]),
+            leaf_index=int(row["leaf_index"]),
+            created_at=as_datetime(row["created_at"]),
+            object_key=str(row["object_key"]),
+        )
+
+
+def _text(field: str, value: str | None, *, required: bool, limit: int) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise ValidationFailed(
+            f"{field} is required", errors=[FieldProblem(field, "required", f"give the {field}")]
+        )
+    if len(text) > limit:
+        raise ValidationFailed(
+            f"{field} is too long",
+            errors=[FieldProblem(field, "max_length", f"at most {limit} characters")],
+        )
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text):
+        raise ValidationFailed(
+            f"{field} holds control characters",
+            errors=[FieldProblem(field, "format", "no control characters")],
+        )
+    return text
+
+
+def check_meta(meta: UploadMeta) -> UploadMeta:
+    try:
+        filename = inspect.check_filename(meta.filename)
+    except inspect.InspectionError as exc:
+        raise ValidationFailed(
+            "the file name is not acceptable",
+            errors=[FieldProblem("filename", exc.rule, exc.message)],
+        ) from None
+    return UploadMeta(
+        filename=filename,
+        title=_text("title", meta.title, required=True, limit=200),
+        description=_text("description", meta.description, required=False, limit=MAX_TEXT),
+        proves=_text("proves", meta.proves, required=False, limit=MAX_TEXT),
+    )
+
+
+def parse_declared_sha256(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if len(text) != 64 or any(ch not in "0123456789abcdef" for ch in text):
+        raise ValidationFailed(
+            "the declared SHA-256 is malformed",
+            errors=[FieldProblem("sha256", "format", "64 hexadecimal digits")],
+        )
+    return text
+
+
+def evidence_limits(runtime: Runtime, rule_set: str, version: str) -> EvidenceFiles:
+    """What files the rule set the commission adopts accepts."""
+    return runtime.rules.get(rule_set, version).evidence_files
+
+
+@dataclass
+class _Spooled:
+    path: Path
+    size: int
+    sha256: str
+
+
+def _new_spool_file(directory: Path) -> tuple[int, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+    return fd, Path(name)
+
+
+async def _spool(chunks: AsyncIterator[bytes], directory: Path, *, max_size: int) -> _Spooled:
+    """Write ``chunks`` to a new file in ``directory``, hashing; refuse past ``max_size``."""
+    fd, path = await anyio.to_thread.run_sync(_new_spool_file, directory)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_size:
+                    raise PayloadTooLarge(
+                        f"the file is larger than the {max_size >> 20} MiB the rules allow",
+                        errors=[FieldProblem("file", "max_size", f"at most {max_size} bytes")],
+                    )
+                digest.update(chunk)
+                handle.write(chunk)
+    except BaseException:
+        await anyio.Path(path).unlink(missing_ok=True)
+        raise
+    return _Spooled(path, size, digest.hexdigest())
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as handle:
+        while chunk := await handle.read(SPOOL_CHUNK):
+            yield chunk
+
+
+async def receive(
+    runtime: Runtime,
+    principal: Principal,
+    chunks: AsyncIterator[bytes],
+    meta: UploadMeta,
+    *,
+    declared_length: int | None,
+    declared_sha256: str | None,
+) -> tuple[CustodyItem, dict[str, Any]]:
+    """Take one upload into custody; (the item, its receipt). Whole or nothing."""
+    tenant_id = tenant_of(principal)
+    tenant = await runtime.tenants.by_id(tenant_id)
+    if tenant is None:
+        raise NotFound("no such commission")
+    meta = check_meta(meta)
+    expected = parse_declared_sha256(declared_sha256)
+    limits = evidence_limits(runtime, tenant.rule_set, tenant.rule_set_version)
+    if declared_length is not None and declared_length > limits.max_size:
+        raise PayloadTooLarge(
+            f"the file is larger than the {limits.max_size >> 20} MiB the rules allow",
+            errors=[FieldProblem("file", "max_size", f"at most {limits.max_size} bytes")],
+        )
+    spool = await _spool(
+        chunks, Path(runtime.settings.data_dir) / "spool", max_size=limits.max_size
+    )
+    try:
+        if declared_length is not None and spool.size != declared_length:
+            raise IncompleteUpload(
+                f"received {spool.size} of the {declared_length} bytes announced",
+                errors=[FieldProblem("file", "truncated", "send the whole file again")],
+            )
+        if spool.size == 0:
+            raise ValidationFailed(
+                "the file is empty", errors=[FieldProblem("file", "empty", "send a non-empty file")]
+            )
+        if expected is not None and expected != spool.sha256:
+            raise ValidationFailed(
+                "the file's SHA-256 is not the one declared",
+                errors=[
+                    FieldProblem(
+                        "sha256", "mismatch", f"declared {expected}, received {spool.sha256}"
+                    )
+                ],
+            )
+        archive = inspect.ArchiveLimits(
+            max_entries=limits.archive_max_entries,
+            max_total_uncompressed=limits.archive_max_total,
+            max_ratio=limits.archive_max_ratio,
+            max_depth=limits.archive_max_depth,
+        )
+        try:
+            detected = await anyio.to_thread.run_sync(
+                lambda: inspect.inspect_file(
+                    spool.path, filename=meta.filename, allowed=limits.allowed_types, limits=archive
+                )
+            )
+        except inspect.InspectionError as exc:
+            kind = UnsupportedMediaType if exc.rule.startswith("type_") else ValidationFailed
+            raise kind(exc.message, errors=[FieldProblem("file", exc.rule, exc.message)]) from None
+        try:
+            stored = await runtime.store.put(
+                str(tenant_id), _file_chunks(spool.path), expected_sha256=spool.sha256
+            )
+        except DigestMismatch:
+            raise IncompleteUpload(
+                "the file changed while it was being stored",
+                errors=[FieldProblem("file", "changed", "send the file again")],
+            ) from None
+    finally:
+        await anyio.Path(spool.path).unlink(missing_ok=True)
+
+    now = datetime.now(UTC)
+    item_id = uuid4()
+    actor = actor_of(principal)
+    submitter_id = principal.subject_id if principal.kind is not PrincipalKind.OPERATOR else None
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        appended = await ledger.append(
+            uow,
+            tenant_id,
+            "custody.object",
+            {
+                "object_id": str(item_id),
+                "sha256": spool.sha256,
+                "size": spool.size,
+                "media_type": detected.media_type,
+                "filename": meta.filename,
+                "title": meta.title,
+                "provenance": "uploaded",
+                "submitted_by": principal.actor_id,
+                "object_key": stored.key,
+            },
+        )
+        await uow.execute(
+            "INSERT INTO custody_object (id, tenant_id, sha256, size, media_type, object_key, "
+            "filename, title, description, proves, provenance, submitted_by, submitter_kind, "
+            "submitter_id, leaf_index, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, "
+            "{}, {}, {}, {}, {}, {}, {})",
+            item_id,
+            tenant_id,
+            spool.sha256,
+            spool.size,
+            detected.media_type,
+            stored.key,
+            meta.filename,
+            meta.title,
+            meta.description,
+            meta.proves,
+            "uploaded",
+            principal.actor_id,
+            principal.kind.value,
+            submitter_id,
+            appended.leaf_index,
+            now,
+        )
+        await record(
+            uow,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="custody.object.received",
+            target_kind="custody_object",
+            target_id=item_id,
+            detail={
+                "sha256": spool.sha256,
+                "size": spool.size,
+                "media_type": detected.media_type,
+                "leaf_index": appended.leaf_index,
+            },
+        )
+    item = CustodyItem(
+        id=item_id,
+        sha256=spool.sha256,
+        size=spool.size,
+        media_type=detected.media_type,
+        filename=meta.filename,
+        title=meta.title,
+        description=meta.description,
+        proves=meta.proves,
+        provenance="uploaded",
+        submitted_by=principal.actor_id,
+        submitter_kind=principal.kind.value,
+        leaf_index=appended.leaf_index,
+        created_at=now,
+        object_key=stored.key,
+    )
+    log.info("custody.received", tenant_id=str(tenant_id), sha256=spool.sha256, size=spool.size)
+    return item, await ledger.receipt(runtime, tenant_id, appended.leaf_index)
+
+
+STAFF = frozenset({Role.COMMISSION_ADMIN, Role.SECRETARY})
+
+
+def may_see(principal: Principal, row: dict[str, Any]) -> bool:
+    """Staff of the commission, and whoever submitted the item (cases widen this later)."""
+    if principal.kind is PrincipalKind.OPERATOR or principal.roles & STAFF:
+        return True
+    return str(row["submitted_by"]) == principal.actor_id
+
+
+async def access_item(runtime: Runtime, principal: Principal, item_id: UUID) -> CustodyItem:
+    """The item, if this principal may see it; 404 otherwise (unknown and forbidden alike)."""
+    tenant_id = tenant_of(principal)
+    async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
+        rows = await uow.fetch(
+            f"SELECT {CustodyItem._COLUMNS} FROM custody_object "  # noqa: S608 (constant)
+            "WHERE tenant_id = {} AND id = {}",
+            tenant_id,
+            item_id,
+        )
+    if not rows or not may_see(principal, rows[0]):
+        raise NotFound("no such item")
+    return CustodyItem.from_row(rows[0])
+
+
+async def download_url(
+    runtime: Runtime, principal: Principal, item_id: UUID, *, expires_in: int = 300
+) -> tuple[CustodyItem, str]:
+    """A short-lived URL to the item's bytes; the access is recorded first."""
+    item = await access_item(runtime, principal, item_id)
+    tenant_id = tenant_of(principal)
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        await record(
+            uow,
+            tenant_id=tenant_id,
+            actor=actor_of(principal),
+            action="custody.object.downloaded",
+            target_kind="custody_object",
+            target_id=item.id,
+            detail={"sha256": item.sha256, "expires_in": expires_in},
+        )
+    url = await runtime.store.presigned_url(
+        item.object_key, expires_in=expires_in, filename=item.filename
+    )
+    return item, url
+
+
+async def item_receipt(runtime: Runtime, principal: Principal, item_id: UUID) -> dict[str, Any]:
+    item = await access_item(runtime, principal, item_id)
+    return await ledger.receipt(runtime, tenant_of(principal), item.leaf_index)

@@ -1,0 +1,244 @@
+"""Taking files into custody over the API: receipts, refusals that leave nothing, downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from arbitral.auth.domain import ClientKind, Role
+from arbitral.custody import services
+from arbitral.keys.domain import import_public_jwk, verify_compact
+from arbitral.ledger.domain import verify_receipt
+from tests.custody.test_inspect import make_pdf, make_png
+from tests.support.world import World
+
+URL = "/api/v1/custody/items"
+
+
+def params(filename: str = "借款合同.pdf", title: str = "借款合同", **more: str) -> dict[str, str]:
+    return {"filename": filename, "title": title, **more}
+
+
+async def upload(
+    w: World, headers: dict[str, str], body: bytes, *, sha256: str | None = None, **query: str
+) -> Any:
+    extra = {"x-content-sha256": sha256} if sha256 else {}
+    return await w.client.post(
+        URL,
+        params=params(**query),
+        content=body,
+        headers={**headers, **extra, "content-type": "application/octet-stream"},
+    )
+
+
+async def holdings(w: World) -> tuple[int, int, int]:
+    """(custody rows, ledger leaves, stored objects) of tenant A."""
+    async with w.runtime.db.transaction(tenant_id=w.a.id, readonly=True) as uow:
+        items = await uow.fetch(
+            "SELECT count(*) AS n FROM custody_object WHERE tenant_id = {}", w.a.id
+        )
+        leaves = await uow.fetch(
+            "SELECT count(*) AS n FROM ledger_leaf WHERE tenant_id = {}", w.a.id
+        )
+    objects = w.runtime.settings.data_dir / "objects" / str(w.a.id)
+    stored = len([p for p in objects.rglob("*") if p.is_file()]) if objects.exists() else 0
+    return int(items[0]["n"]), int(leaves[0]["n"]), stored
+
+
+async def test_a_party_uploads_and_gets_a_receipt_that_verifies_offline(auth_world: World) -> None:
+    w = auth_world
+    claimant = await w.login(w.a, Role.CLAIMANT)
+    body = make_pdf()
+    digest = hashlib.sha256(body).hexdigest()
+    response = await upload(w, claimant, body, sha256=digest, proves="the loan and its terms")
+    assert response.status_code == 201, response.text
+    item = response.json()["item"]
+    assert item["sha256"] == digest
+    assert item["media_type"] == "application/pdf"
+    assert item["filename"] == "借款合同.pdf"
+    assert item["proves"] == "the loan and its terms"
+    assert item["provenance"] == "uploaded"
+    receipt = response.json()["receipt"]
+    keys = {
+        k.kid: import_public_jwk(k.public_jwk) for k in await w.runtime.keys.keys(w.a.id, "ledger")
+    }
+    checked = verify_receipt(
+        receipt,
+        verify_signature=lambda jws, kid: verify_compact(jws, keys[kid]),
+        content_sha256=digest,
+    )
+    assert checked.entry["object_id"] == item["id"]
+    assert checked.leaf_index == item["leaf_index"]
+    # The same receipt later, under a newer head, from the API.
+    again = await w.client.get(f"{URL}/{item['id']}/receipt", headers=claimant)
+    assert again.status_code == 200
+    assert again.json()["leaf"] == receipt["leaf"]
+    # An API client of a trading platform may submit too.
+    token = await w.token(w.a, ClientKind.TRADING_PLATFORM)
+    png = await upload(
+        w, {"authorization": f"Bearer {token}"}, make_png(), filename="截图.png", title="订单截图"
+    )
+    assert png.status_code == 201, png.text
+    assert png.json()["item"]["media_type"] == "image/png"
+
+
+def zip_bomb() -> bytes:
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("zeros.txt", "w") as entry,
+    ):
+        for _ in range(64):
+            entry.write(b"\0" * (1 << 20))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "field", "rule"),
+    [
+        ("wrong declared hash", 422, "sha256", "mismatch"),
+        ("malformed declared hash", 422, "sha256", "format"),
+        ("an executable", 415, "file", "type_not_allowed"),
+        ("a PDF that is not a PDF", 422, "file", "corrupt"),
+        ("a PNG named .pdf", 415, "file", "type_mismatch"),
+        ("a zip bomb", 422, "file", None),
+        ("a path in the file name", 422, "filename", "filename"),
+        ("an empty file", 422, "file", "empty"),
+        ("no title", 422, "title", "required"),
+    ],
+)
+async def test_bad_uploads_are_refused_and_leave_nothing(
+    auth_world: World, case: str, status: int, field: str, rule: str | None
+) -> None:
+    w = auth_world
+    claimant = await w.login(w.a, Role.CLAIMANT)
+    before = await holdings(w)
+    body, sha, query = make_pdf(), None, {}
+    if case == "wrong declared hash":
+        sha = hashlib.sha256(b"something else").hexdigest()
+    elif case == "malformed declared hash":
+        sha = "abc"
+    elif case == "an executable":
+        body, query = b"\x7fELF\x02\x01\x01" + b"\0" * 200, {"filename": "tool"}
+    elif case == "a PDF that is not a PDF":
+        body = make_pdf(eof=False)
+    elif case == "a PNG named .pdf":
+        body = make_png()
+    elif case == "a zip bomb":
+        body, query = zip_bomb(), {"filename": "evidence.zip"}
+    elif case == "a path in the file name":
+        query = {"filename": "../../etc/合同.pdf"}
+    elif case == "an empty file":
+        body = b""
+    elif case == "no title":
+        query = {"title": "  "}
+    response = await upload(w, claimant, body, sha256=sha, **query)
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert problem["errors"][0]["field"] == field
+    if rule is not None:
+        assert problem["errors"][0]["rule"] == rule
+    else:
+        assert problem["errors"][0]["rule"].startswith("archive_")
+    assert await holdings(w) == before
+    spool = w.runtime.settings.data_dir / "spool"
+    assert not spool.exists() or not any(spool.iterdir())
+
+
+async def test_size_limits_from_the_rule_set(
+    auth_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = auth_world
+    claimant = await w.login(w.a, Role.CLAIMANT)
+    real = services.evidence_limits
+
+    def small(runtime: Any, rule_set: str, version: str) -> Any:
+        return replace(real(runtime, rule_set, version), max_size=4096)
+
+    monkeypatch.setattr(services, "evidence_limits", small)
+    before = await holdings(w)
+    big = make_pdf() + b"%" * 5000  # the bytes arrive in full; the limit is counted
+    response = await upload(w, claimant, big)
+    assert response.status_code == 413
+    assert response.json()["errors"][0] == {
+        "field": "file",
+        "rule": "max_size",
+        "message": "at most 4096 bytes",
+    }
+
+    async def stream() -> Any:  # no Content-Length: refused while streaming
+        for _ in range(10):
+            yield b"%PDF-1.7\n" + b"x" * 1000
+
+    chunked = await w.client.post(
+        URL,
+        params=params(),
+        content=stream(),
+        headers={**claimant, "content-type": "application/pdf"},
+    )
+    assert chunked.status_code == 413
+    assert await holdings(w) == before
+
+
+async def test_a_truncated_upload_is_refused(auth_world: World) -> None:
+    w = auth_world
+    tenant_principal = _principal_of_claimant(w)
+
+    async def chunks() -> Any:
+        yield make_pdf()[:50]
+
+    before = await holdings(w)
+    with pytest.raises(services.IncompleteUpload, match="received 50 of the 5000 bytes"):
+        await services.receive(
+            w.runtime,
+            await tenant_principal,
+            chunks(),
+            services.UploadMeta("合同.pdf", "合同"),
+            declared_length=5000,
+            declared_sha256=None,
+        )
+    assert await holdings(w) == before
+
+
+async def _principal_of_claimant(w: World) -> Any:
+    from arbitral.auth.domain import Principal, PrincipalKind
+
+    return Principal(
+        kind=PrincipalKind.USER,
+        subject_id=w.a.users[Role.CLAIMANT],
+        tenant_id=w.a.id,
+        permissions=frozenset(),
+        roles=frozenset({Role.CLAIMANT}),
+    )
+
+
+async def test_downloads_only_to_those_entitled_and_recorded(auth_world: World) -> None:
+    w = auth_world
+    claimant = await w.login(w.a, Role.CLAIMANT)
+    body = make_pdf()
+    item = (await upload(w, claimant, body)).json()["item"]
+    link = await w.client.get(f"{URL}/{item['id']}/download", headers=claimant)
+    assert link.status_code == 200, link.text
+    assert link.json()["sha256"] == item["sha256"]
+    fetched = await w.client.get(link.json()["url"])
+    assert fetched.status_code == 200
+    assert fetched.content == body
+    secretary = await w.login(w.a, Role.SECRETARY)
+    assert (await w.client.get(f"{URL}/{item['id']}", headers=secretary)).status_code == 200
+    # Another party of the same commission: not theirs (cases will widen this), so 404.
+    respondent = await w.login(w.a, Role.RESPONDENT)
+    for path in ("", "/download", "/receipt"):
+        response = await w.client.get(f"{URL}/{item['id']}{path}", headers=respondent)
+        assert response.status_code == 404, path
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    events = (
+        await w.client.get(
+            "/api/v1/audit-events", params={"action": "custody.object.downloaded"}, headers=admin
+        )
+    ).json()["items"]
+    assert [e["target_id"] for e in events] == [item["id"]]
