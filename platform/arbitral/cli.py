@@ -80,6 +80,7 @@ class LazyGroup(click.Group):
         "platform-admins": "arbitral.auth.cli:command",
         "rules": "arbitral.rules.cli:command",
         "ledger": "arbitral.ledger.cli:command",
+        "evidence": "arbitral.custody.cli:command",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

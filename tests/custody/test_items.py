@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from dataclasses import replace
 from typing import Any
@@ -242,3 +243,49 @@ async def test_downloads_only_to_those_entitled_and_recorded(auth_world: World) 
         )
     ).json()["items"]
     assert [e["target_id"] for e in events] == [item["id"]]
+
+
+async def test_evidence_verify_checks_a_file_offline_with_the_published_keys(
+    auth_world: World, tmp_path: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from arbitral.cli import main
+
+    w = auth_world
+    claimant = await w.login(w.a, Role.CLAIMANT)
+    body = make_pdf()
+    receipt = (await upload(w, claimant, body)).json()["receipt"]
+    keys = await w.client.get(f"/t/{w.a.slug}/.well-known/ledger-keys.json")
+    assert keys.status_code == 200
+    (tmp_path / "keys.json").write_text(keys.text)
+    (tmp_path / "receipt.json").write_text(json.dumps(receipt))
+    (tmp_path / "合同.pdf").write_bytes(body)
+    (tmp_path / "altered.pdf").write_bytes(body.replace(b"1 0 obj", b"1 0 obj "))
+
+    def run(name: str) -> Any:
+        return CliRunner().invoke(
+            main,
+            [
+                "evidence",
+                "verify",
+                str(tmp_path / name),
+                str(tmp_path / "receipt.json"),
+                "--keys",
+                str(tmp_path / "keys.json"),
+            ],
+        )
+
+    good = run("合同.pdf")
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.stdout)["valid"] is True
+    bad = run("altered.pdf")
+    assert bad.exit_code == 1
+    assert "is not the one logged" in json.loads(bad.stdout)["reason"]
+    # Keys of another commission do not vouch for this one's log.
+    await w.runtime.keys.active_key(w.b.id, "ledger")
+    other = await w.client.get(f"/t/{w.b.slug}/.well-known/ledger-keys.json")
+    (tmp_path / "keys.json").write_text(other.text)
+    foreign = run("合同.pdf")
+    assert foreign.exit_code == 1
+    assert "not one of --keys" in json.loads(foreign.stdout)["reason"]

@@ -217,6 +217,20 @@ class OAuthController(Controller):
         return Response(Jwks(keys=keys), headers={"Cache-Control": "public, max-age=300"})
 
     @get(
+        "/.well-known/ledger-keys.json",
+        opt=public(),
+        summary="The public keys that sign the commission's transparency log (JWKS)",
+        description=(
+            "Save this document to check receipts offline: "
+            "`arbitral evidence verify FILE RECEIPT --keys ledger-keys.json`."
+        ),
+    )
+    async def ledger_keys(self, request: AnyRequest, tenant_slug: FromPath[str]) -> Response[Jwks]:
+        tenant = await tenant_by_slug(request, tenant_slug)
+        keys = await request.app.state.runtime.keys.public_keys(tenant.id, "ledger")
+        return Response(Jwks(keys=keys), headers={"Cache-Control": "public, max-age=300"})
+
+    @get(
         "/.well-known/oauth-authorization-server",
         opt=public(),
         summary="Authorization server metadata (RFC 8414)",

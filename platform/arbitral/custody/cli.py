@@ -1,0 +1,97 @@
+"""``arbitral evidence verify FILE RECEIPT``: check a file against its receipt, offline.
+
+Nothing but the file, its receipt and the commission's ledger public keys (the
+JWKS at ``/t/{tenant}/.well-known/ledger-keys.json``) is needed: no database,
+no network. The file's SHA-256 must be the one its leaf records, the leaf must
+be in the tree the signed head describes (the inclusion proof), and the head's
+signature must verify with one of the keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from arbitral.ledger.domain import ReceiptInvalid, verify_receipt
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"{what} {path}: cannot read: {exc.strerror}") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise click.ClickException(f"{what} {path}: not JSON: {exc}") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise click.ClickException(f"{path}: cannot read: {exc.strerror}") from None
+    return digest.hexdigest()
+
+
+@click.group("evidence")
+def command() -> None:
+    """Evidence in custody: check a file against its receipt offline."""
+
+
+@command.command("verify")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("receipt", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--keys",
+    "keys_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The commission's ledger keys (JWKS from /t/{tenant}/.well-known/ledger-keys.json).",
+)
+def verify(file: Path, receipt: Path, keys_path: Path) -> None:
+    """FILE is what RECEIPT says was taken into custody, in the commission's signed log."""
+    from arbitral.keys.domain import import_public_jwk, verify_compact
+
+    document = _read_json(receipt, "receipt")
+    jwks = _read_json(keys_path, "keys")
+    keys = {k.get("kid"): k for k in jwks.get("keys", [])} if isinstance(jwks, dict) else {}
+    if not keys:
+        raise click.ClickException(f"keys {keys_path}: no keys (expected a JWKS document)")
+
+    def check(jws: str, kid: str | None) -> bytes:
+        jwk = keys.get(kid)
+        if jwk is None:
+            raise ReceiptInvalid(f"the tree head is signed by key {kid!r}, not one of --keys")
+        return verify_compact(jws, import_public_jwk(jwk))
+
+    sha256 = _sha256(file)
+    if not isinstance(document, dict):
+        raise click.ClickException(f"receipt {receipt}: not a receipt object")
+    try:
+        checked = verify_receipt(document, verify_signature=check, content_sha256=sha256)
+    except ReceiptInvalid as exc:
+        click.echo(json.dumps({"valid": False, "sha256": sha256, "reason": str(exc)}, indent=2))
+        sys.exit(1)
+    click.echo(
+        json.dumps(
+            {
+                "valid": True,
+                "sha256": sha256,
+                "log_id": checked.log_id,
+                "leaf_index": checked.leaf_index,
+                "tree_size": checked.tree_size,
+                "root_hash": checked.root_hash.hex(),
+                "signed_at": checked.timestamp.isoformat(),
+                "entry": dict(checked.entry),
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
