@@ -163,6 +163,14 @@ def evidence_limits(runtime: Runtime, rule_set: str, version: str) -> EvidenceFi
     return runtime.rules.get(rule_set, version).evidence_files
 
 
+def years_after(moment: datetime, years: int) -> datetime:
+    """The same instant ``years`` later (29 February becomes 28 February)."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)
+
+
 @dataclass
 class _Spooled:
     path: Path
@@ -276,6 +284,7 @@ async def receive(
         await anyio.Path(spool.path).unlink(missing_ok=True)
 
     now = datetime.now(UTC)
+    retention = await runtime.store.retain(stored.key, years_after(now, tenant.retention_years))
     item_id = uuid4()
     actor = actor_of(principal)
     submitter_id = principal.subject_id if principal.kind is not PrincipalKind.OPERATOR else None
@@ -294,6 +303,7 @@ async def receive(
                 "provenance": "uploaded",
                 "submitted_by": principal.actor_id,
                 "object_key": stored.key,
+                "retention": retention,
             },
         )
         await uow.execute(

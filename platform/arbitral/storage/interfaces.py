@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from arbitral.storage.errors import InvalidKey
@@ -120,6 +121,15 @@ class ObjectStore(Protocol):
         self, key: str, *, expires_in: int = 300, filename: str | None = None
     ) -> str:
         """A short-lived URL that downloads ``key`` without further authentication."""
+        ...
+
+    async def retain(self, key: str, until: datetime) -> str:
+        """Protect ``key`` from deletion and overwriting until ``until``, where the backend can.
+
+        On S3 with Object Lock enabled on the bucket: a COMPLIANCE-mode retention
+        (never shortened: a later date already set is kept). Returns what was done,
+        for the record: ``"compliance until …"``, ``"kept …"`` or ``"unavailable: …"``.
+        """
         ...
 
     async def verify(self, key: str) -> bool:

@@ -19,6 +19,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import IO, ParamSpec, TypeVar
 
@@ -156,6 +157,12 @@ class LocalObjectStore:
 
     async def exists(self, key: str) -> bool:
         return await self._run("stat", os.path.isfile, self.path_of(key))
+
+    async def retain(self, key: str, until: datetime) -> str:
+        """A local directory has no retention lock: files are write-once and read-only."""
+        parse_key(key)
+        del until
+        return "unavailable: the local store has no retention lock (files are read-only)"
 
     async def verify(self, key: str) -> bool:
         _namespace, digest = parse_key(key)

@@ -30,6 +30,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -137,6 +138,7 @@ class S3ObjectStore:
             f"AWS S3 ({config.region})" if config.region else "AWS S3"
         )
         self._client = client if client is not None else build_s3_client(config)
+        self._lock_enabled: bool | None = None  # learnt on first retain()
         # Temporary objects are at least one part long, so the managed copy always takes
         # its multipart path (UploadPartCopy): one code path for every size, objects over
         # 5 GiB included, and no CopyObject, which some S3 implementations (moto among
@@ -354,6 +356,38 @@ class S3ObjectStore:
         except (ClientError, BotoCoreError) as exc:
             return self._error(exc)
         return StorageUnavailable(f"access denied to {self._where()}: HeadBucket refused")
+
+    async def retain(self, key: str, until: datetime) -> str:
+        """COMPLIANCE-mode retention until ``until`` when the bucket has Object Lock.
+
+        Never shortens: when the object already has a retention date at or after
+        ``until`` it is kept. A bucket without Object Lock is reported, not an error
+        (the object is still write-once through this store).
+        """
+        parse_key(key)
+        if self._lock_enabled is None:
+            self._lock_enabled = (await self._object_lock()).startswith("on")
+        if not self._lock_enabled:
+            return f"unavailable: Object Lock is not enabled on bucket {self.bucket}"
+        name = self.name_of(key)
+        until = until.astimezone(UTC).replace(microsecond=0)
+        # HeadObject reports the retention (x-amz-object-lock-*), and unlike
+        # GetObjectRetention it answers for an object that has none.
+        head = await self._head(name)
+        if head is None:
+            raise self._error(ClientError({"Error": {"Code": "NoSuchKey"}}, "HeadObject"), key)
+        kept = head.get("ObjectLockRetainUntilDate")
+        if kept is not None and kept >= until:
+            return f"kept: compliance until {kept.isoformat()}"
+        await self._call(
+            lambda: self._client.put_object_retention(
+                Bucket=self.bucket,
+                Key=name,
+                Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until},
+            ),
+            key=key,
+        )
+        return f"compliance until {until.isoformat()}"
 
     async def _versioning(self) -> str:
         try:

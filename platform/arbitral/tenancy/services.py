@@ -582,6 +582,7 @@ class TenantInfo:
     rule_set_version: str
     revision: int
     active: bool
+    retention_years: int = 30
 
     @property
     def zone(self) -> ZoneInfo:
@@ -605,6 +606,7 @@ class TenantInfo:
             rule_set_version=record.rule_set_version,
             revision=record.revision,
             active=record.active,
+            retention_years=record.retention_years,
         )
 
 
