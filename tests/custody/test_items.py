@@ -289,3 +289,44 @@ async def test_evidence_verify_checks_a_file_offline_with_the_published_keys(
     foreign = run("合同.pdf")
     assert foreign.exit_code == 1
     assert "not one of --keys" in json.loads(foreign.stdout)["reason"]
+
+
+async def test_the_scrub_names_a_flipped_byte_and_repairs_nothing(auth_world: World) -> None:
+    import asyncio
+    import os
+
+    from arbitral.custody.actors import SCRUB_JOB
+
+    w = auth_world
+    claimant = await w.login(w.a, Role.CLAIMANT)
+    body = make_pdf()
+    item = (await upload(w, claimant, body)).json()["item"]
+    path = next((w.runtime.settings.data_dir / "objects").rglob(item["sha256"]))
+    os.chmod(path, 0o600)
+    damaged = bytearray(path.read_bytes())
+    damaged[20] ^= 0x01
+    path.write_bytes(bytes(damaged))
+
+    async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:
+        await uow.enqueue(SCRUB_JOB, {})
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    for _ in range(100):
+        done = (
+            await w.client.get(
+                "/api/v1/audit-events", params={"action": "custody.scrub.completed"}, headers=admin
+            )
+        ).json()["items"]
+        if done:
+            break
+        await asyncio.sleep(0.05)
+    assert done, "the scrub job did not run"
+    assert done[0]["outcome"] == "failure"
+    problems = (
+        await w.client.get(
+            "/api/v1/audit-events", params={"action": "custody.scrub.problem"}, headers=admin
+        )
+    ).json()["items"]
+    [problem] = [p["detail"]["problem"] for p in problems]
+    assert f"leaf {item['leaf_index']}: object" in problem
+    assert f"logged as {item['sha256']}" in problem
+    assert path.read_bytes() == bytes(damaged)  # reported, never repaired

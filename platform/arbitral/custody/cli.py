@@ -95,3 +95,50 @@ def verify(file: Path, receipt: Path, keys_path: Path) -> None:
             indent=2,
         )
     )
+
+
+@command.command("scrub")
+@click.option("--tenant", "slug", required=True, help="The tenant's slug.")
+@click.option(
+    "--schedule",
+    "every_hours",
+    type=click.FloatRange(min=0.1),
+    help="Instead of scrubbing now, start the custody.scrub job: now, then every N hours.",
+)
+def scrub(slug: str, every_hours: float | None) -> None:
+    """Re-hash every stored item against the log; report (and record) what does not match."""
+    import asyncio
+
+    from arbitral.keys.cli import _database_errors, _load_settings, _tenant
+    from arbitral.runtime import build_runtime
+
+    settings = _load_settings()
+
+    async def main() -> Any:
+        from arbitral.custody.actors import SCRUB_JOB, record_scrub
+        from arbitral.ledger.services import verify_log
+
+        runtime = build_runtime(settings)
+        await runtime.db.open()
+        try:
+            tenant_id, _ = await _tenant(runtime.db, slug)
+            if every_hours is not None:
+                async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+                    await uow.enqueue(SCRUB_JOB, {"every_hours": every_hours})
+                return {"scheduled": SCRUB_JOB, "every_hours": every_hours}
+            report = await _database_errors(
+                runtime.db, verify_log(runtime, tenant_id, store=runtime.store)
+            )
+            async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+                await record_scrub(uow, tenant_id, report)
+            return report.as_json()
+        finally:
+            await runtime.db.close()
+            await runtime.store.close()
+
+    from arbitral.cli import reports_config_errors
+
+    result = reports_config_errors(asyncio.run)(main())
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    if result.get("ok") is False:
+        sys.exit(1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 # The modules whose import registers the platform's jobs, one per context.
-JOB_MODULES: list[str] = ["arbitral.notify.actors"]
+JOB_MODULES: list[str] = ["arbitral.notify.actors", "arbitral.custody.actors"]
 
 
 JobFn = Callable[..., Awaitable[None]]
