@@ -189,7 +189,8 @@ async def _tenant(runtime: Any, slug: str, host: str) -> Any:
             "INSERT INTO tenant (id, slug, name_zh, name_en, hosts, time_zone, locale, rule_set, "
             "rule_set_version, case_number_format, branding, retention_years, key_refs, revision, "
             "document_sha256, active, created_at, updated_at) "
-            "VALUES ({}, {}, '基准', 'Bench', {}, 'Asia/Shanghai', 'zh-CN', 'bench/rules', '1.0', "
+            "VALUES ({}, {}, '基准', 'Bench', {}, 'Asia/Shanghai', 'zh-CN', "
+            "'gba-alliance/online-arbitration', '1.0', "
             "{}, {}, 30, {}, 1, 'bench', {}, {}, {})",
             tenant_id,
             slug,

@@ -28,9 +28,16 @@ from arbitral.audit.services import record
 from arbitral.auth.domain import Principal, PrincipalKind, Role
 from arbitral.custody import inspect
 from arbitral.db.values import as_datetime, as_uuid
-from arbitral.errors import FieldProblem, NotFound, ProblemError, ValidationFailed
+from arbitral.errors import (
+    FieldProblem,
+    NotFound,
+    ProblemError,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from arbitral.identity.services import actor_of, tenant_of
 from arbitral.ledger import services as ledger
+from arbitral.rules.model import UnknownRule
 from arbitral.storage.errors import DigestMismatch
 
 if TYPE_CHECKING:
@@ -159,8 +166,18 @@ def parse_declared_sha256(value: str | None) -> str | None:
 
 
 def evidence_limits(runtime: Runtime, rule_set: str, version: str) -> EvidenceFiles:
-    """What files the rule set the commission adopts accepts."""
-    return runtime.rules.get(rule_set, version).evidence_files
+    """What files the rule set the commission adopts accepts.
+
+    A commission whose rule set is not in this process's rules directory (a
+    deployment without its published version) is misconfigured: 503, logged.
+    """
+    try:
+        return runtime.rules.get(rule_set, version).evidence_files
+    except UnknownRule as exc:
+        log.error("custody.rules_missing", rule_set=rule_set, version=version, problem=str(exc))
+        raise ServiceUnavailable(
+            "the commission's rules are not available here; try again later"
+        ) from None
 
 
 def years_after(moment: datetime, years: int) -> datetime:

@@ -25,7 +25,9 @@ one of :mod:`arbitral.storage.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -427,6 +429,10 @@ class S3ObjectStore:
         await anyio.to_thread.run_sync(self._client.close)
 
 
+PARTS_IN_FLIGHT = 3
+"""Parts of one put uploading at once (each holds a copy of its part_size bytes)."""
+
+
 class _Upload:
     """The state of one streaming put: which key, which multipart upload, what was sent."""
 
@@ -444,13 +450,20 @@ class _Upload:
         self.size = 0
         self.upload_id: str | None = None
         self.parts: list[CompletedPartTypeDef] = []
+        self.numbered = 0
+        self.in_flight: set[asyncio.Task[None]] = set()
         self.completed_temp = False
 
     async def _call(self, thunk: Callable[[], T]) -> T:
         return await self.store._call(thunk)
 
     async def send_part(self, part: bytearray) -> None:
-        """Hash one full part and, unless only hashing, upload it."""
+        """Hash one full part (in order) and, unless only hashing, start its upload.
+
+        Up to :data:`PARTS_IN_FLIGHT` parts upload at once, each from its own copy
+        (the caller reuses its buffer): memory stays within (1 + PARTS_IN_FLIGHT)
+        parts whatever the object's size, and the network is kept busy.
+        """
         if self.upload_id is None and not self.only_hash:
             response = await self._call(
                 lambda: self.client.create_multipart_upload(
@@ -461,27 +474,44 @@ class _Upload:
                 )
             )
             self.upload_id = response["UploadId"]
-        number = len(self.parts) + 1
+        self.numbered += 1
+        number = self.numbered
         upload_id = self.upload_id
+        data = bytes(part)
+        await anyio.to_thread.run_sync(self.sha256.update, data)
+        self.size += len(data)
+        if upload_id is None:
+            self.parts.append({"PartNumber": number})  # counted, not sent
+            return
+        while len(self.in_flight) >= PARTS_IN_FLIGHT:
+            done, _ = await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                self.in_flight.discard(task)
+                task.result()  # an upload's failure fails the put
+        self.in_flight.add(asyncio.create_task(self._upload_part(upload_id, number, data)))
 
-        def hash_and_upload() -> None:
-            self.sha256.update(part)
-            if upload_id is None:
-                return
-            response = self.client.upload_part(
+    async def _upload_part(self, upload_id: str, number: int, data: bytes) -> None:
+        response = await self._call(
+            lambda: self.client.upload_part(
                 Bucket=self.bucket,
                 Key=self.target,
                 UploadId=upload_id,
                 PartNumber=number,
-                Body=part,  # type: ignore[arg-type]  # botocore takes bytearray; stubs don't
-                ContentMD5=_md5(part),
+                Body=data,
+                ContentMD5=_md5(data),
             )
-            self.parts.append({"ETag": response["ETag"], "PartNumber": number})
+        )
+        self.parts.append({"ETag": response["ETag"], "PartNumber": number})
 
-        await self._call(hash_and_upload)
-        self.size += len(part)
-        if upload_id is None:
-            self.parts.append({"PartNumber": number})  # counted, not sent
+    async def drain(self) -> None:
+        """Wait for the parts in flight; the first failure is raised."""
+        pending, self.in_flight = self.in_flight, set()
+        if pending:
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+        self.parts.sort(key=lambda part: part["PartNumber"])
 
     async def finish(self, last: bytearray) -> StoredObject:
         """Send the rest, check the digest, and put the object in its final place."""
@@ -489,6 +519,7 @@ class _Upload:
             return await self._finish_small(last)
         if last:
             await self.send_part(last)
+        await self.drain()
         digest = self.sha256.hexdigest()
         key = object_key(self.namespace, digest)
         if self.expected is not None and digest != self.expected:
@@ -587,6 +618,11 @@ class _Upload:
 
     async def abandon(self) -> None:
         """Leave nothing behind: abort the upload, delete a completed temporary object."""
+        for task in self.in_flight:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+        self.in_flight = set()
         upload_id, self.upload_id = self.upload_id, None
         try:
             if upload_id is not None:
