@@ -21,6 +21,7 @@ from arbitral.auth.oidc_controllers import OidcLoginController
 from arbitral.auth.otp_controllers import OtpController
 from arbitral.auth.platform_controllers import PlatformController
 from arbitral.custody.controllers import CustodyController
+from arbitral.custody.record_controllers import CustodyRecordController
 from arbitral.db.migrate import migration_state
 from arbitral.health.controllers import HealthController
 from arbitral.identity.controllers import (
@@ -121,6 +122,7 @@ def create_app(
             KeyController,
             AuditController,
             CustodyController,
+            CustodyRecordController,
             PlatformController,
         ],
         middleware=[AuthenticationMiddleware],

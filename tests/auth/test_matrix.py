@@ -19,6 +19,7 @@ from arbitral.custody.services import UploadMeta, receive
 from arbitral.identity.schemas import PowerOfAttorneyCreate
 from arbitral.identity.services import create_power
 from tests.custody.test_inspect import make_pdf
+from tests.custody.test_records import ed25519_key, record_of
 from tests.support.world import PASSWORD, Tenant, World
 
 # Path parameters that do not name an object of a tenant (checked separately).
@@ -28,6 +29,7 @@ NOT_TENANT_OBJECTS = {"purpose"}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/users/{user_id:uuid}"): {"display_name": "renamed"},
     ("POST", "/api/v1/users/{user_id:uuid}/memberships"): {"role": "secretary"},
+    ("POST", "/api/v1/api-clients/{client_id:str}/keys"): {"jwk": ed25519_key()[1]},
 }
 
 
@@ -82,8 +84,11 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
         declared_length=None,
         declared_sha256=None,
     )
+    kid, record_uuid = await record_of(runtime, tenant)
     return {
         "item_id": str(item.id),
+        "kid": kid,
+        "record_uuid": record_uuid,
         "user_id": str(tenant.users[Role.SECRETARY]),
         "membership_id": str(membership),
         "power_id": str(power.id),

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 
-from arbitral.auth import clients
+from arbitral.auth import client_keys, clients
 from arbitral.auth.domain import Permission, Principal
 from arbitral.auth.guards import principal_of, require
 from arbitral.errors import NotFound
@@ -70,6 +70,52 @@ class ApiClientController(Controller):
     ) -> clients.ApiClientOut:
         return await clients.disable_client(
             request.app.state.runtime, _principal(request), client_id
+        )
+
+    @post(
+        "/{client_id:str}/keys",
+        opt=require(Permission.API_CLIENTS_MANAGE),
+        summary="Register a public key the client signs its records with",
+        description=(
+            'Send `{"jwk": {...}}`, the public key as a JWK: Ed25519 (`kty` OKP, signed '
+            "Ed25519 or EdDSA) or P-256 (`kty` EC, signed ES256). The key id is the key's "
+            "RFC 7638 thumbprint. A private key (a `d` member) is refused."
+        ),
+        status_code=201,
+    )
+    async def register_key(
+        self,
+        request: AnyRequest,
+        client_id: FromPath[str],
+        data: JSONBody[client_keys.ClientKeyCreate],
+    ) -> client_keys.ClientKeyOut:
+        return await client_keys.register_key(
+            request.app.state.runtime, _principal(request), client_id, data
+        )
+
+    @get(
+        "/{client_id:str}/keys",
+        opt=require(Permission.API_CLIENTS_MANAGE),
+        summary="The client's public keys, active and revoked",
+    )
+    async def list_keys(
+        self, request: AnyRequest, client_id: FromPath[str]
+    ) -> list[client_keys.ClientKeyOut]:
+        return await client_keys.list_keys(
+            request.app.state.runtime, _principal(request), client_id
+        )
+
+    @post(
+        "/{client_id:str}/keys/{kid:str}/revoke",
+        opt=require(Permission.API_CLIENTS_MANAGE),
+        summary="Revoke a key at once: records signed with it from now on are refused",
+        status_code=200,
+    )
+    async def revoke_key(
+        self, request: AnyRequest, client_id: FromPath[str], kid: FromPath[str]
+    ) -> client_keys.ClientKeyOut:
+        return await client_keys.revoke_key(
+            request.app.state.runtime, _principal(request), client_id, kid
         )
 
 

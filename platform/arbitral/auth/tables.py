@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, UUID, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, UUID, BigInt, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -116,3 +116,48 @@ class PlatformLoginThrottle(Table, tablename="platform_login_throttle"):
     requests = Integer(default=0)
     failures = Integer(default=0)
     locked_until = Timestamptz(null=True, default=None)
+
+
+class ApiClientKey(Table, tablename="api_client_key"):
+    """A public key an API client signs its records with (Ed25519 or P-256).
+
+    ``kid`` is the key's RFC 7638 thumbprint, unique in the commission: one key
+    attests for one client. A revoked key verifies nothing from then on; the
+    records it signed before stay as they were received.
+    """
+
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    api_client_id = UUID()
+    kid = Varchar(length=64)
+    public_jwk = JSON()
+    created_at = Timestamptz()
+    created_by = Varchar(length=100, null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class CustodyRecord(Table, tablename="custody_record"):
+    """A transaction record an API client pushed as a JWS, verified and parsed (append-only).
+
+    The custody context's table (:mod:`arbitral.custody.records`), kept here for
+    now; moving the class to ``custody/tables.py`` needs no migration. The raw
+    JWS is in the object store under ``object_key`` (its SHA-256 is
+    ``jws_sha256``); ``payload`` is its parsed payload. ``record_id`` is the
+    client's own id, unique per client: a resubmission finds the first.
+    """
+
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    api_client_id = UUID()
+    client_id = Varchar(length=64)
+    kid = Varchar(length=64)
+    alg = Varchar(length=16)
+    record_type = Varchar(length=32)
+    record_id = Varchar(length=128)
+    occurred_at = Timestamptz()
+    payload = JSON()
+    payload_sha256 = Varchar(length=64)
+    jws_sha256 = Varchar(length=64)
+    object_key = Varchar(length=300)
+    leaf_index = BigInt()
+    received_at = Timestamptz()
