@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, UUID, BigInt, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, UUID, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -134,30 +134,3 @@ class ApiClientKey(Table, tablename="api_client_key"):
     created_at = Timestamptz()
     created_by = Varchar(length=100, null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
-
-
-class CustodyRecord(Table, tablename="custody_record"):
-    """A transaction record an API client pushed as a JWS, verified and parsed (append-only).
-
-    The custody context's table (:mod:`arbitral.custody.records`), kept here for
-    now; moving the class to ``custody/tables.py`` needs no migration. The raw
-    JWS is in the object store under ``object_key`` (its SHA-256 is
-    ``jws_sha256``); ``payload`` is its parsed payload. ``record_id`` is the
-    client's own id, unique per client: a resubmission finds the first.
-    """
-
-    id = UUID(primary_key=True)
-    tenant_id = UUID()
-    api_client_id = UUID()
-    client_id = Varchar(length=64)
-    kid = Varchar(length=64)
-    alg = Varchar(length=16)
-    record_type = Varchar(length=32)
-    record_id = Varchar(length=128)
-    occurred_at = Timestamptz()
-    payload = JSON()
-    payload_sha256 = Varchar(length=64)
-    jws_sha256 = Varchar(length=64)
-    object_key = Varchar(length=300)
-    leaf_index = BigInt()
-    received_at = Timestamptz()
