@@ -30,6 +30,7 @@ from arbitral.identity.controllers import (
     UserController,
 )
 from arbitral.jobs.worker import InProcessWorker
+from arbitral.ledger.controllers import PublicLedgerController, WitnessController
 from arbitral.logs import configure_logging
 from arbitral.runtime import build_runtime
 from arbitral.settings import ConfigError, Settings
@@ -123,6 +124,8 @@ def create_app(
             AuditController,
             CustodyController,
             CustodyRecordController,
+            WitnessController,
+            PublicLedgerController,
             PlatformController,
         ],
         middleware=[AuthenticationMiddleware],

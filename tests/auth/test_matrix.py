@@ -18,6 +18,7 @@ from arbitral.auth.platform import create_admin
 from arbitral.custody.services import UploadMeta, receive
 from arbitral.identity.schemas import PowerOfAttorneyCreate
 from arbitral.identity.services import create_power
+from arbitral.ledger.witness import WitnessCreate, new_witness_key, register_witness
 from tests.custody.test_inspect import make_pdf
 from tests.custody.test_records import ed25519_key, record_of
 from tests.support.world import PASSWORD, Tenant, World
@@ -84,11 +85,18 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
         declared_length=None,
         declared_sha256=None,
     )
+    _, key = new_witness_key()
+    witness = await register_witness(
+        runtime,
+        operator,
+        WitnessCreate(name=f"notary of {tenant.slug}", kind="notary", public_jwk=key.public_jwk),
+    )
     kid, record_uuid = await record_of(runtime, tenant)
     return {
         "item_id": str(item.id),
         "kid": kid,
         "record_uuid": record_uuid,
+        "witness_id": str(witness.id),
         "user_id": str(tenant.users[Role.SECRETARY]),
         "membership_id": str(membership),
         "power_id": str(power.id),

@@ -1,4 +1,7 @@
-"""Fixtures of the ledger tests: a migrated runtime per backend and two bare tenants."""
+"""Fixtures of the ledger tests: a migrated runtime per backend and two bare tenants.
+
+The witness tests drive the HTTP API in the auth tests' world (two commissions, every role).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ import pytest
 from arbitral.db.engine import Database
 from arbitral.db.migrate import migrate
 from arbitral.runtime import Runtime, build_runtime
+from tests.auth.conftest import auth_world, cheap_password_hashing
 from tests.conftest import PgDatabase, make_settings
 from tests.keys.conftest import insert_tenant
+
+__all__ = ["Ledgers", "auth_world", "cheap_password_hashing", "ledgers"]
 
 
 @dataclass

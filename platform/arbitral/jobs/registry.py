@@ -17,7 +17,11 @@ from dataclasses import dataclass
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 # The modules whose import registers the platform's jobs, one per context.
-JOB_MODULES: list[str] = ["arbitral.notify.actors", "arbitral.custody.actors"]
+JOB_MODULES: list[str] = [
+    "arbitral.notify.actors",
+    "arbitral.custody.actors",
+    "arbitral.ledger.actors",
+]
 
 
 JobFn = Callable[..., Awaitable[None]]

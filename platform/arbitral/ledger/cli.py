@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -153,3 +154,115 @@ def verify(slug: str, no_objects: bool, as_json: bool) -> None:
     _emit(report.as_json())
     if not report.ok:
         sys.exit(1)
+
+
+@command.command("issue-heads")
+@json_option
+@_reports_config_errors
+def issue_heads(as_json: bool) -> None:
+    """Sign a new head for every commission whose log grew since its last head (for cron)."""
+    from arbitral.ledger import services
+    from arbitral.runtime import build_runtime
+
+    settings = _load_settings()
+
+    async def main() -> Any:
+        runtime = build_runtime(settings)
+        await runtime.db.open()
+        try:
+            return await _database_errors(runtime.db, services.issue_due_heads(runtime))
+        finally:
+            await runtime.db.close()
+            await runtime.store.close()
+
+    issued = asyncio.run(main())
+    _emit({"issued": [{"tenant_id": str(t), **head.as_json()} for t, head in issued]})
+
+
+@command.command("witness-key")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the witness's private JWK (a new file, mode 0600).",
+)
+def witness_key(out: Path) -> None:
+    """Make a witness's Ed25519 key pair; print the public JWK the commission registers."""
+    from arbitral.ledger.witness import new_witness_key, write_private_jwk
+
+    private_jwk, key = new_witness_key()
+    try:
+        write_private_jwk(out, private_jwk)
+    except FileExistsError:
+        click.echo(f"error: {out} exists; a witness key is never overwritten", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"error: {out}: {exc.strerror}", err=True)
+        sys.exit(2)
+    _emit(key.public_jwk)
+
+
+@command.command("witness")
+@click.option(
+    "--url",
+    required=True,
+    help="The commission's log, e.g. https://arbitral.example/t/gz (its /ledger/… routes).",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The witness's private JWK (from arbitral ledger witness-key).",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The witness's memory of the last head it cosigned (created on the first run).",
+)
+@click.option("--timeout", type=click.FloatRange(min=1), default=30.0, show_default=True)
+def witness_round(url: str, key_path: Path, state_path: Path, timeout: float) -> None:
+    """Witness the log once: verify the new head and its consistency, then cosign it.
+
+    Exit 0 when the head was cosigned (the state file then remembers it), 1 on
+    an alarm (a forged head, a rollback, a rewritten history: nothing is
+    signed, the evidence is printed), 2 when the round could not complete.
+    """
+    import httpx
+
+    from arbitral.ledger.witness import (
+        WitnessAlarm,
+        WitnessFailure,
+        load_state,
+        load_witness_key,
+        save_state,
+        witness_once,
+    )
+
+    if not url.startswith(("https://", "http://")):
+        click.echo(f"error: --url {url!r} must be an http(s) URL", err=True)
+        sys.exit(2)
+
+    async def main() -> Any:
+        key = load_witness_key(key_path)
+        state = load_state(state_path)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            return await witness_once(client, url, key, state)
+
+    try:
+        done = asyncio.run(main())
+    except WitnessAlarm as exc:
+        click.echo(f"ALARM: {exc}", err=True)
+        _emit({"ok": False, "alarm": str(exc), "evidence": exc.evidence})
+        sys.exit(1)
+    except WitnessFailure as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    try:
+        save_state(state_path, done.state)
+    except OSError as exc:
+        click.echo(f"error: the head was cosigned, but {state_path}: {exc.strerror}", err=True)
+        sys.exit(2)
+    _emit(done.as_json())

@@ -319,7 +319,49 @@ async def receipt(runtime: Runtime, tenant_id: UUID, leaf_index: int) -> dict[st
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         proof = await inclusion(uow, tenant_id, leaf_index, head.head.tree_size)
         [record] = await leaves(uow, tenant_id, leaf_index, leaf_index + 1)
-    return make_receipt(record.leaf.encode("utf-8"), leaf_index, head, proof)
+        cosignatures = await cosignatures_of(uow, tenant_id, head)
+    return make_receipt(record.leaf.encode("utf-8"), leaf_index, head, proof, cosignatures)
+
+
+async def cosignatures_of(
+    uow: UnitOfWork, tenant_id: UUID, head: SignedHead
+) -> list[dict[str, str]]:
+    """The witnesses' cosignatures of ``head`` as receipts carry them: witness_kid, signature.
+
+    All that are stored, of active witnesses or not: whoever checks a receipt
+    counts those of the witnesses it accepts (:mod:`arbitral.ledger.witness`).
+    """
+    rows = await uow.fetch(
+        "SELECT w.kid, c.signature FROM ledger_cosignature c "
+        "JOIN ledger_head h ON h.tenant_id = c.tenant_id AND h.id = c.head_id "
+        "JOIN ledger_witness w ON w.tenant_id = c.tenant_id AND w.id = c.witness_id "
+        "WHERE c.tenant_id = {} AND h.tree_size = {} AND h.signature = {} ORDER BY w.kid",
+        tenant_id,
+        head.head.tree_size,
+        head.signature,
+    )
+    return [{"witness_kid": str(r["kid"]), "signature": str(r["signature"])} for r in rows]
+
+
+async def issue_due_heads(runtime: Runtime) -> list[tuple[UUID, SignedHead]]:
+    """A new head for every active tenant whose log grew since its last head.
+
+    What operators schedule (``arbitral ledger issue-heads`` from cron, or the
+    ``ledger.issue_heads`` job), so that witnesses find fresh heads to cosign.
+    Safe to run twice: a log that did not grow gets no new head.
+    """
+    from arbitral.tenancy.services import list_tenants
+
+    issued: list[tuple[UUID, SignedHead]] = []
+    for tenant in await list_tenants(runtime.db, active_only=True):
+        async with runtime.db.transaction(tenant_id=tenant.id, readonly=True) as uow:
+            size = await size_of(uow, tenant.id)
+        last = await latest_head(runtime.db, tenant.id)
+        if size == 0 or (last is not None and last.head.tree_size >= size):
+            continue
+        issued.append((tenant.id, await issue_head(runtime, tenant.id)))
+        log.info("ledger.head_issued", tenant_id=str(tenant.id), tree_size=size)
+    return issued
 
 
 # -- verification -----------------------------------------------------------------------
