@@ -340,6 +340,7 @@ def _field_problem(item: Any) -> FieldProblem:
     message = str(item.get("message") or "invalid value")
     key = item.get("key")
     source = item.get("source")
+    source = getattr(source, "value", source)  # Litestar's ParamType enum: "query", not its name
     field = str(key) if key else "$"
     if source and source != "body":
         field = f"{source}:{field}"

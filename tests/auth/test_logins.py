@@ -235,3 +235,12 @@ async def test_audit_pages_miss_no_event(auth_world: World) -> None:
     assert len(seen) > 6
     bad = await w.client.get("/api/v1/audit-events", params={"cursor": "yesterday"}, headers=admin)
     assert bad.status_code == 422
+
+
+async def test_a_bad_query_parameter_names_its_source_and_field(auth_world: World) -> None:
+    w = auth_world
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    response = await w.client.get("/api/v1/audit-events", params={"limit": "many"}, headers=admin)
+    assert response.status_code == 400
+    [problem] = response.json()["errors"]
+    assert problem["field"] == "query:limit"
