@@ -523,3 +523,65 @@ def test_witness_key_writes_a_private_file_and_prints_the_public_key(tmp_path: P
     assert failed.exit_code == 2
     assert "the log's head" in failed.output
     assert not state.exists()
+
+
+async def test_evidence_verify_counts_the_witnesses_cosignatures(
+    auth_world: World, tmp_path: Path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from arbitral.cli import main
+    from tests.custody.test_inspect import make_pdf
+
+    w = auth_world
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    notary, _ = await register(w, admin, "公证处", "notary")
+    await register(w, admin, "互联网法院", "court")
+    claimant = await w.login(w.a, Role.CLAIMANT)
+    body = make_pdf()
+    uploaded = await w.client.post(
+        "/api/v1/custody/items",
+        params={"filename": "合同.pdf", "title": "合同"},
+        content=body,
+        headers=claimant,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    item = uploaded.json()["item"]
+    await witness_once(w.client, log_url(w.a), notary, None)
+    receipt = await w.client.get(f"/api/v1/custody/items/{item['id']}/receipt", headers=claimant)
+    assert receipt.status_code == 200
+    assert len(receipt.json()["cosignatures"]) == 1
+    files = {
+        "file.pdf": body,
+        "receipt.json": receipt.content,
+        "keys.json": (await w.client.get(f"{log_url(w.a)}/.well-known/ledger-keys.json")).content,
+        "witnesses.json": (await w.client.get(f"{log_url(w.a)}/ledger/witnesses")).content,
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+
+    def run(required: int) -> Any:
+        return CliRunner().invoke(
+            main,
+            [
+                "evidence",
+                "verify",
+                str(tmp_path / "file.pdf"),
+                str(tmp_path / "receipt.json"),
+                "--keys",
+                str(tmp_path / "keys.json"),
+                "--witnesses",
+                str(tmp_path / "witnesses.json"),
+                "--required",
+                str(required),
+            ],
+        )
+
+    one = run(1)
+    assert one.exit_code == 0, one.output
+    assert json.loads(one.stdout)["valid"] is True
+    two = run(2)
+    assert two.exit_code == 1
+    assert json.loads(two.stdout)["reason"] == "2 of 2 cosignatures required, 1 valid"

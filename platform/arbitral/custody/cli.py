@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from arbitral.ledger.domain import ReceiptInvalid, verify_receipt
+from arbitral.ledger.domain import ReceiptCheck, ReceiptInvalid, verify_receipt
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -55,9 +55,25 @@ def command() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="The commission's ledger keys (JWKS from /t/{tenant}/.well-known/ledger-keys.json).",
 )
-def verify(file: Path, receipt: Path, keys_path: Path) -> None:
+@click.option(
+    "--witnesses",
+    "witnesses_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The witnesses whose cosignatures count (JSON from /t/{tenant}/ledger/witnesses).",
+)
+@click.option(
+    "--required",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="How many of those witnesses must have cosigned the head.",
+)
+def verify(
+    file: Path, receipt: Path, keys_path: Path, witnesses_path: Path | None, required: int
+) -> None:
     """FILE is what RECEIPT says was taken into custody, in the commission's signed log."""
     from arbitral.keys.domain import import_public_jwk, verify_compact
+    from arbitral.ledger.witness import verify_receipt as verify_witnessed
 
     document = _read_json(receipt, "receipt")
     jwks = _read_json(keys_path, "keys")
@@ -74,8 +90,31 @@ def verify(file: Path, receipt: Path, keys_path: Path) -> None:
     sha256 = _sha256(file)
     if not isinstance(document, dict):
         raise click.ClickException(f"receipt {receipt}: not a receipt object")
+    witness_keys: dict[str, Any] = {}
+    if witnesses_path is not None:
+        listed = _read_json(witnesses_path, "witnesses")
+        entries = listed.get("witnesses", listed) if isinstance(listed, dict) else listed
+        for entry in entries if isinstance(entries, list) else []:
+            jwk = entry.get("public_jwk") if isinstance(entry, dict) else None
+            kid = entry.get("kid") if isinstance(entry, dict) else None
+            if isinstance(jwk, dict) and isinstance(kid, str):
+                witness_keys[kid] = jwk
+        if not witness_keys:
+            raise click.ClickException(f"witnesses {witnesses_path}: no witness keys found")
+    elif required:
+        raise click.ClickException("--required needs --witnesses")
+    checked: ReceiptCheck
     try:
-        checked = verify_receipt(document, verify_signature=check, content_sha256=sha256)
+        if witness_keys:
+            checked = verify_witnessed(
+                document,
+                verify_signature=check,
+                content_sha256=sha256,
+                witness_keys=witness_keys,
+                required=required,
+            )
+        else:
+            checked = verify_receipt(document, verify_signature=check, content_sha256=sha256)
     except ReceiptInvalid as exc:
         click.echo(json.dumps({"valid": False, "sha256": sha256, "reason": str(exc)}, indent=2))
         sys.exit(1)
