@@ -86,6 +86,14 @@ async def test_a_party_uploads_and_gets_a_receipt_that_verifies_offline(auth_wor
     )
     assert png.status_code == 201, png.text
     assert png.json()["item"]["media_type"] == "image/png"
+    # The platform reads back its own item and receipt (tenant:read; the item is its own).
+    platform = {"authorization": f"Bearer {token}"}
+    own = png.json()["item"]["id"]
+    assert (await w.client.get(f"{URL}/{own}", headers=platform)).status_code == 200
+    assert (await w.client.get(f"{URL}/{own}/receipt", headers=platform)).status_code == 200
+    # ...but not the claimant's.
+    theirs = await w.client.get(f"{URL}/{item['id']}", headers=platform)
+    assert theirs.status_code == 404
 
 
 def zip_bomb() -> bytes:

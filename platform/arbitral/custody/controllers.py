@@ -74,7 +74,7 @@ class CustodyController(Controller):
         )
         return Received(item=_out(item), receipt=receipt)
 
-    @get("/{item_id:uuid}", opt=require(Permission.CASES_READ), summary="One item's record")
+    @get("/{item_id:uuid}", opt=require(Permission.TENANT_READ), summary="One item's record")
     async def show(self, request: AnyRequest, item_id: FromPath[UUID]) -> CustodyItemOut:
         principal = principal_of(request)
         assert principal is not None
@@ -82,7 +82,7 @@ class CustodyController(Controller):
 
     @get(
         "/{item_id:uuid}/download",
-        opt=require(Permission.CASES_READ),
+        opt=require(Permission.TENANT_READ),
         summary="A short-lived link to the item's bytes (the access is recorded)",
     )
     async def download(
@@ -98,7 +98,7 @@ class CustodyController(Controller):
 
     @get(
         "/{item_id:uuid}/receipt",
-        opt=require(Permission.CASES_READ),
+        opt=require(Permission.TENANT_READ),
         summary="The item's receipt under the latest signed tree head",
     )
     async def receipt(self, request: AnyRequest, item_id: FromPath[UUID]) -> dict[str, Any]:
