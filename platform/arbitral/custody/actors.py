@@ -31,7 +31,7 @@ MAX_RECORDED_PROBLEMS = 1000  # per run, in the audit trail (the log has them al
 async def record_scrub(uow: Any, tenant_id: UUID, report: LedgerReport) -> None:
     """The run and its problems, in the commission's audit trail."""
     actor = Actor.system("scrub")
-    for problem in (report.problems or [])[:MAX_RECORDED_PROBLEMS]:
+    for problem in report.problems[:MAX_RECORDED_PROBLEMS]:
         await record(
             uow,
             tenant_id=tenant_id,
@@ -47,7 +47,7 @@ async def record_scrub(uow: Any, tenant_id: UUID, report: LedgerReport) -> None:
         action="custody.scrub.completed",
         outcome="success" if report.ok else "failure",
         detail={k: v for k, v in report.as_json().items() if k != "problems"}
-        | {"problems": len(report.problems or [])},
+        | {"problems": len(report.problems)},
     )
 
 
@@ -57,7 +57,7 @@ async def scrub(ctx: JobContext, every_hours: float | None = None) -> None:
     if tenant_id is None:
         raise ValueError("custody.scrub runs for a tenant")
     report = await verify_log(ctx.runtime, tenant_id, store=ctx.runtime.store)
-    for problem in report.problems or []:
+    for problem in report.problems:
         log.error("custody.scrub.problem", tenant_id=str(tenant_id), problem=problem)
     async with ctx.transaction() as uow:
         await record_scrub(uow, tenant_id, report)
@@ -69,5 +69,5 @@ async def scrub(ctx: JobContext, every_hours: float | None = None) -> None:
         "custody.scrub.completed",
         tenant_id=str(tenant_id),
         objects=report.objects_checked,
-        problems=len(report.problems or []),
+        problems=len(report.problems),
     )

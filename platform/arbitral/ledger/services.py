@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -374,7 +374,7 @@ class LedgerReport:
     nodes_checked: int = 0
     heads_checked: int = 0
     objects_checked: int = 0
-    problems: list[str] | None = None
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -388,7 +388,7 @@ class LedgerReport:
             "nodes_checked": self.nodes_checked,
             "heads_checked": self.heads_checked,
             "objects_checked": self.objects_checked,
-            "problems": list(self.problems or []),
+            "problems": list(self.problems),
         }
 
 
@@ -406,9 +406,8 @@ async def verify_log(
 
     from arbitral.keys.domain import import_public_jwk, verify_compact
 
-    report = LedgerReport(problems=[])
+    report = LedgerReport()
     problems = report.problems
-    assert problems is not None
     batch = 5000
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         size = await size_of(uow, tenant_id)

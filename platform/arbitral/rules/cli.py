@@ -23,7 +23,7 @@ import click
 from arbitral.rules import calendar as cal
 from arbitral.rules.checker import InvalidRuleFiles
 from arbitral.rules.loader import RuleBook, load_rule_book, publish
-from arbitral.rules.model import UnknownRule
+from arbitral.rules.model import UnknownRule, version_key
 
 EXIT_INVALID = 2
 EXIT_NOT_FOUND = 1
@@ -96,7 +96,7 @@ def list_rule_sets(directory: Path, as_json: bool) -> None:
                 "case_types": sorted(r.case_types),
                 "calendar": r.calendar,
             }
-            for r in sorted(book.rule_sets.values(), key=lambda r: (r.id, _version_key(r.version)))
+            for r in sorted(book.rule_sets.values(), key=lambda r: (r.id, version_key(r.version)))
         ],
         "calendars": {
             name: {"years": sorted(c.years)} for name, c in sorted(book.calendars.items())
@@ -118,22 +118,19 @@ def list_rule_sets(directory: Path, as_json: bool) -> None:
     _emit(document, as_json, text)
 
 
-def _version_key(version: str) -> tuple[int, int]:
-    from arbitral.rules.model import version_key
-
-    return version_key(version)
-
-
 @command.command("validate")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument(
+    "path",
+    required=False,
+    envvar="ARBITRAL_RULES_DIR",
+    default="rules",
+    type=click.Path(path_type=Path),
+)
 @json_option
 @_reports_errors
-def validate(path: Path | None, as_json: bool) -> None:
+def validate(path: Path, as_json: bool) -> None:
     """Validate the rules directory PATH (default: ARBITRAL_RULES_DIR or ./rules)."""
-    import os
-
-    root = path or Path(os.environ.get("ARBITRAL_RULES_DIR") or "rules")
-    book = load_rule_book(root)
+    book = load_rule_book(path)
     document = {
         "valid": True,
         "directory": str(book.root),
@@ -385,4 +382,4 @@ def _newest_loan_rule_set(book: RuleBook) -> Any:
         raise UnknownRule(
             f"several rule sets have online-loan rules ({', '.join(sorted(ids))}): pass --rule-set"
         )
-    return max(candidates, key=lambda r: _version_key(r.version))
+    return max(candidates, key=lambda r: version_key(r.version))

@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
@@ -106,10 +106,6 @@ class RuleBook:
                 "before a commission adopts it"
             )
         return rule_set
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _read_toml(
@@ -199,7 +195,7 @@ def load_rule_book(root: Path) -> RuleBook:
         except InvalidRuleFiles as exc:
             errors.extend(exc.errors)
             continue
-        rule_sets[(rule_set_id, version)] = _with(rule_set, digest=digest)
+        rule_sets[(rule_set_id, version)] = replace(rule_set, digest=digest)
     for rule_set_id, version in published:
         if (rule_set_id, version) not in digests:
             errors.append(
@@ -225,12 +221,6 @@ def load_rule_book(root: Path) -> RuleBook:
         calendars=MappingProxyType(calendars),
         lpr=lpr,
     )
-
-
-def _with(rule_set: RuleSet, *, digest: str) -> RuleSet:
-    from dataclasses import replace
-
-    return replace(rule_set, digest=digest)
 
 
 def _calendars(root: Path, errors: list[RuleFileError]) -> dict[str, cal.Calendar]:
@@ -322,14 +312,3 @@ def _write_published(path: Path, entries: Mapping[tuple[str, str], str]) -> None
     temporary = path.with_suffix(".toml.tmp")
     temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
     temporary.replace(path)
-
-
-def adopted(book: RuleBook, refs: Iterable[tuple[str, str, str]]) -> list[str]:
-    """Problems with tenants' adopted rule sets: ``refs`` are (tenant, id, version)."""
-    problems = []
-    for tenant, rule_set_id, version in refs:
-        try:
-            book.check_adoptable(rule_set_id, version)
-        except UnknownRule as exc:
-            problems.append(f"tenant {tenant}: {exc}")
-    return problems
