@@ -39,3 +39,23 @@ def test_canonical_json_of_the_awkward_cases() -> None:
         {"nested": [{"z": None, "y": True}, [], {}]},
     ):
         assert canonical_json(document) == rfc8785.dumps(document)
+
+
+def test_a_receipt_with_a_deeply_nested_leaf_is_invalid_not_a_crash() -> None:
+    import pytest
+
+    from arbitral.ledger.domain import ReceiptInvalid, verify_receipt
+
+    receipt = {
+        "version": 1,
+        "log_id": "urn:x",
+        "leaf": "[" * 100_000 + "]" * 100_000,
+        "leaf_index": 0,
+        "tree_head": {"kid": "k", "signature": "s"},
+        "inclusion_proof": [],
+    }
+    head = b'{"log_id":"urn:x","root_hash":"AA==","timestamp":0,"tree_size":1}'
+    with pytest.raises(ReceiptInvalid, match="not JSON"):
+        verify_receipt(receipt, verify_signature=lambda jws, kid: head)
+    with pytest.raises(ReceiptInvalid, match="tree head is malformed"):
+        verify_receipt(receipt, verify_signature=lambda jws, kid: b"[" * 100_000)

@@ -24,6 +24,7 @@ from typing import Any, Final
 import rfc8785
 
 from arbitral.ledger import merkle
+from arbitral.safejson import decode_json
 
 RECEIPT_VERSION: Final = 1
 HEAD_TYPE: Final = "arbitral-tree-head+jws"
@@ -123,7 +124,9 @@ class TreeHead:
     @classmethod
     def from_payload(cls, payload: bytes) -> TreeHead:
         try:
-            document = json.loads(payload)
+            document = decode_json(payload)
+            if not isinstance(document, dict):
+                raise TypeError("not a JSON object")
             return cls(
                 log_id=str(document["log_id"]),
                 tree_size=int(document["tree_size"]),
@@ -254,7 +257,7 @@ def verify_receipt(
         raise ReceiptInvalid("the tree head is of another log")
     leaf = leaf_text.encode("utf-8")
     try:
-        entry = json.loads(leaf)
+        entry = decode_json(leaf)
     except ValueError:
         raise ReceiptInvalid("the leaf is not JSON") from None
     if not isinstance(entry, dict) or canonical_json(entry) != leaf:
