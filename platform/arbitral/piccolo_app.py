@@ -17,6 +17,7 @@ TABLE_MODULES = [
     "arbitral.notify.tables",
     "arbitral.ledger.tables",
     "arbitral.custody.tables",
+    "arbitral.cases.tables",
 ]
 
 APP_CONFIG = AppConfig(

@@ -7,6 +7,7 @@ an object this test does not know how to make fails the test until it learns.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from arbitral.custody.services import UploadMeta, receive
 from arbitral.identity.schemas import PowerOfAttorneyCreate
 from arbitral.identity.services import create_power
 from arbitral.ledger.witness import WitnessCreate, new_witness_key, register_witness
+from tests.cases.helpers import case_of
 from tests.custody.test_inspect import make_pdf
 from tests.custody.test_records import ed25519_key, record_of
 from tests.support.world import PASSWORD, Tenant, World
@@ -31,6 +33,21 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/users/{user_id:uuid}"): {"display_name": "renamed"},
     ("POST", "/api/v1/users/{user_id:uuid}/memberships"): {"role": "secretary"},
     ("POST", "/api/v1/api-clients/{client_id:str}/keys"): {"jwk": ed25519_key()[1]},
+    ("POST", "/api/v1/cases/{case_id:uuid}/commands"): {"command": "accept"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/amendment"): {"claim": {}},
+    ("POST", "/api/v1/cases/{case_id:uuid}/tribunal"): {"user_id": str(uuid.uuid4())},
+    ("POST", "/api/v1/cases/{case_id:uuid}/exhibits"): {
+        "title": "exhibit",
+        "item_id": str(uuid.uuid4()),
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/exhibits/{exhibit_id:uuid}/views"): {
+        "authenticity": "admits",
+        "legality": "admits",
+        "relevance": "admits",
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/exhibits/{exhibit_id:uuid}/ruling"): {
+        "ruling": "admitted"
+    },
 }
 
 
@@ -92,7 +109,10 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
         WitnessCreate(name=f"notary of {tenant.slug}", kind="notary", public_jwk=key.public_jwk),
     )
     kid, record_uuid = await record_of(runtime, tenant)
+    case_id, exhibit_id = await case_of(runtime, tenant)
     return {
+        "case_id": case_id,
+        "exhibit_id": exhibit_id,
         "item_id": str(item.id),
         "kid": kid,
         "record_uuid": record_uuid,

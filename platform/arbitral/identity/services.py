@@ -525,3 +525,86 @@ async def revoke_power(
                 target_id=power_id,
             )
         return _power_out(await access_power(uow, principal, power_id))
+
+
+# -- party accounts -----------------------------------------------------------------
+
+PARTY_ROLES = frozenset({Role.CLAIMANT, Role.RESPONDENT, Role.AGENT})
+
+
+async def ensure_party_account(
+    uow: UnitOfWork,
+    principal: Principal,
+    tenant_id: UUID,
+    *,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    role: Role,
+) -> UUID | None:
+    """The account of a party a claim names, reached at its contact details.
+
+    An existing party account with that email address or phone number is
+    used (and given ``role`` if it lacks it); otherwise a new account with no
+    password is opened (the party logs in with one-time codes sent to those
+    addresses). ``None`` when the details belong to someone who is not a
+    party (staff, an arbitrator) or to two different accounts: the case then
+    names the party without an account, and service reaches it by address.
+    """
+    if role not in PARTY_ROLES:
+        raise ValueError(f"{role.value} is not a party role")
+    found: set[str] = set()
+    if email is not None:
+        rows = await uow.fetch(
+            "SELECT id FROM tenant_user WHERE tenant_id = {} AND lower(email) = lower({})",
+            tenant_id,
+            email,
+        )
+        found |= {str(r["id"]) for r in rows}
+    if phone is not None:
+        rows = await uow.fetch(
+            "SELECT id FROM tenant_user WHERE tenant_id = {} AND phone = {}", tenant_id, phone
+        )
+        found |= {str(r["id"]) for r in rows}
+    if len(found) > 1:
+        return None
+    if found:
+        user_id = UUID(found.pop())
+        held = {
+            str(r["role"])
+            for r in await uow.fetch(
+                "SELECT role FROM membership WHERE tenant_id = {} AND user_id = {} "
+                "AND revoked_at IS NULL",
+                tenant_id,
+                user_id,
+            )
+        }
+        if held - {r.value for r in PARTY_ROLES}:
+            return None
+        if role.value not in held:
+            await _grant(uow, principal, tenant_id, user_id, role)
+        return user_id
+    user_id = uuid4()
+    now = datetime.now(UTC)
+    await uow.execute(
+        "INSERT INTO tenant_user (id, tenant_id, display_name, email, phone, status, "
+        "created_at, updated_at) VALUES ({}, {}, {}, {}, {}, 'active', {}, {})",
+        user_id,
+        tenant_id,
+        name,
+        email,
+        phone,
+        now,
+        now,
+    )
+    await _grant(uow, principal, tenant_id, user_id, role)
+    await record(
+        uow,
+        tenant_id=tenant_id,
+        actor=actor_of(principal),
+        action="user.created",
+        target_kind="user",
+        target_id=user_id,
+        detail={"roles": [role.value], "password": False, "named_in_claim": True},
+    )
+    return user_id

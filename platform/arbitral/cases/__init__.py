@@ -1,0 +1,1 @@
+"""The cases context: the case lifecycle, its parties, history and exhibits."""

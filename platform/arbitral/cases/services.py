@@ -1,0 +1,914 @@
+"""Use cases of the cases context: filing, the acceptance review, commands, the tribunal.
+
+Every action is one transaction that changes the case, appends its history
+event (and, for milestones, a leaf of the tenant's transparency log) and
+writes the audit event. Cases are reached only through :func:`access_case`:
+unknown and forbidden both answer 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID, uuid4
+
+import msgspec
+import structlog
+
+from arbitral.audit.services import record
+from arbitral.auth.domain import (
+    CaseParticipation,
+    ClientKind,
+    Permission,
+    Principal,
+    PrincipalKind,
+    Role,
+    may_access_case,
+)
+from arbitral.cases import domain
+from arbitral.cases.domain import Actor, CaseState, Side, TransitionRefused
+from arbitral.cases.schemas import (
+    Amendment,
+    AppointmentIn,
+    CaseFiling,
+    CaseOut,
+    CasePage,
+    CaseSummary,
+    CommandIn,
+    EventOut,
+    PartyOut,
+    TribunalMemberOut,
+)
+from arbitral.db.values import as_datetime, as_uuid
+from arbitral.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    ProblemError,
+    ValidationFailed,
+)
+from arbitral.identity.services import actor_of, ensure_party_account, tenant_of
+from arbitral.ledger import services as ledger
+from arbitral.rules.claims import ClaimInvalid, validate_claim
+from arbitral.rules.model import UnknownRule
+
+if TYPE_CHECKING:
+    from arbitral.db.uow import UnitOfWork
+    from arbitral.runtime import Runtime
+    from arbitral.tenancy.services import TenantInfo
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGE: Final = 100
+MAX_REASON: Final = 5000
+# Commands a person issues through the API now. The others of the state machine
+# (payment, service, tribunal constitution, hearing) are issued by the parts of
+# the lifecycle that check their conditions, never bare.
+MANUAL_COMMANDS: Final = frozenset(
+    {"accept", "return_for_correction", "reject", "withdraw", "suspend", "resume"}
+)
+
+
+class TransitionNotAllowed(ProblemError):
+    status = 409
+    slug = "transition-not-allowed"
+    title = "Transition not allowed"
+
+
+class StaleCase(ProblemError):
+    status = 409
+    slug = "stale-case"
+    title = "The case has changed"
+
+
+# -- loading and access --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    row: Mapping[str, Any]
+    parties: list[dict[str, Any]]
+    tribunal: list[dict[str, Any]]
+    participation: CaseParticipation
+
+    @property
+    def id(self) -> UUID:
+        return as_uuid(self.row["id"])
+
+    @property
+    def state(self) -> CaseState:
+        return CaseState(str(self.row["state"]))
+
+    @property
+    def version(self) -> int:
+        return int(self.row["version"])
+
+
+async def _load(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> LoadedCase | None:
+    rows = await uow.fetch(
+        "SELECT * FROM arb_case WHERE tenant_id = {} AND id = {}", tenant_id, case_id
+    )
+    if not rows:
+        return None
+    parties = await uow.fetch(
+        "SELECT * FROM case_party WHERE tenant_id = {} AND case_id = {} ORDER BY side, position",
+        tenant_id,
+        case_id,
+    )
+    tribunal = await uow.fetch(
+        "SELECT m.user_id, m.role, m.appointed_at, u.display_name FROM tribunal_member m "
+        "JOIN tenant_user u ON u.tenant_id = m.tenant_id AND u.id = m.user_id "
+        "WHERE m.tenant_id = {} AND m.case_id = {} AND m.released_at IS NULL "
+        "ORDER BY m.appointed_at, m.id",
+        tenant_id,
+        case_id,
+    )
+    accounts = {
+        side: [as_uuid(p["user_id"]) for p in parties if p["side"] == side and p["user_id"]]
+        for side in ("claimant", "respondent")
+    }
+    agents = await _agents(uow, tenant_id, case_id, accounts["claimant"] + accounts["respondent"])
+    row = rows[0]
+    return LoadedCase(
+        row=row,
+        parties=parties,
+        tribunal=tribunal,
+        participation=domain.participation(
+            claimants=accounts["claimant"],
+            respondents=accounts["respondent"],
+            arbitrators=[as_uuid(m["user_id"]) for m in tribunal],
+            agents=agents,
+            filed_by_client=row["filed_by_client"],
+        ),
+    )
+
+
+async def _agents(
+    uow: UnitOfWork, tenant_id: UUID, case_id: UUID, party_users: list[UUID]
+) -> dict[UUID, set[UUID]]:
+    """Agent -> the parties it acts for on this case, by powers of attorney in force."""
+    if not party_users:
+        return {}
+    now = datetime.now(UTC)
+    marks = ", ".join("{}" for _ in party_users)
+    rows = await uow.fetch(
+        "SELECT agent_user_id, principal_user_id, scope FROM power_of_attorney "  # noqa: S608 (placeholders only)
+        f"WHERE tenant_id = {{}} AND principal_user_id IN ({marks}) "
+        "AND revoked_at IS NULL AND valid_from <= {} AND (valid_until IS NULL OR valid_until > {})",
+        tenant_id,
+        *party_users,
+        now,
+        now,
+    )
+    found: dict[UUID, set[UUID]] = {}
+    for row in rows:
+        scope = str(row["scope"])
+        if scope == "all" or scope == f"case:{case_id}":
+            found.setdefault(as_uuid(row["agent_user_id"]), set()).add(
+                as_uuid(row["principal_user_id"])
+            )
+    return found
+
+
+async def access_case(uow: UnitOfWork, principal: Principal, case_id: UUID) -> LoadedCase:
+    """The case, if this principal may see it; 404 otherwise (unknown and forbidden alike)."""
+    case = await _load(uow, tenant_of(principal), case_id)
+    if case is None or not (
+        principal.kind is PrincipalKind.OPERATOR or may_access_case(principal, case.participation)
+    ):
+        raise NotFound("no such case")
+    return case
+
+
+def allowed_for(principal: Principal, case: LoadedCase) -> list[str]:
+    actors = domain.actors_of(principal, case.participation)
+    return [
+        c for c in domain.allowed_commands(case.state, actors) if c in MANUAL_COMMANDS | {"amend"}
+    ]
+
+
+def case_out(principal: Principal, case: LoadedCase) -> CaseOut:
+    row = case.row
+    claim = row["claim"]
+    side = domain.side_of(principal, case.participation)
+    return CaseOut(
+        id=case.id,
+        number=row["number"],
+        case_type=str(row["case_type"]),
+        rule_set=str(row["rule_set"]),
+        rule_set_version=str(row["rule_set_version"]),
+        state=case.state.value,
+        claim=json.loads(claim) if isinstance(claim, str) else dict(claim),
+        amount_claimed=_money(row["amount_claimed"]),
+        filed_by=str(row["filed_by"]),
+        filed_at=as_datetime(row["filed_at"]),
+        updated_at=as_datetime(row["updated_at"]),
+        version=case.version,
+        parties=[_party_out(p) for p in case.parties],
+        tribunal=[
+            TribunalMemberOut(
+                user_id=as_uuid(m["user_id"]),
+                display_name=str(m["display_name"]),
+                role=str(m["role"]),
+                appointed_at=as_datetime(m["appointed_at"]),
+            )
+            for m in case.tribunal
+        ],
+        allowed_commands=allowed_for(principal, case),
+        my_side=side.value if side else None,
+    )
+
+
+def _money(value: Any) -> str:
+    return f"{Decimal(str(value)).quantize(Decimal('0.01'))}"
+
+
+def _party_out(row: Mapping[str, Any]) -> PartyOut:
+    return PartyOut(
+        id=as_uuid(row["id"]),
+        side=str(row["side"]),
+        position=int(row["position"]),
+        kind=str(row["kind"]),
+        name=str(row["name"]),
+        id_number=str(row["id_number"]),
+        phone=row["phone"],
+        email=row["email"],
+        address=row["address"],
+        has_account=row["user_id"] is not None,
+    )
+
+
+# -- history -------------------------------------------------------------------------
+
+
+async def append_event(
+    uow: UnitOfWork,
+    tenant_id: UUID,
+    case_id: UUID,
+    principal: Principal,
+    *,
+    command: str,
+    from_state: CaseState | None,
+    to_state: CaseState,
+    reason: str = "",
+    data: Mapping[str, Any] | None = None,
+) -> int:
+    """Append one event to the case's history; its sequence number."""
+    rows = await uow.fetch(
+        "SELECT COALESCE(MAX(seq), 0) AS n FROM case_event WHERE tenant_id = {} AND case_id = {}",
+        tenant_id,
+        case_id,
+    )
+    seq = int(rows[0]["n"]) + 1
+    await uow.execute(
+        "INSERT INTO case_event (id, tenant_id, case_id, seq, command, from_state, to_state, "
+        "actor, actor_kind, at, reason, data) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, "
+        "{}, {})",
+        uuid4(),
+        tenant_id,
+        case_id,
+        seq,
+        command,
+        from_state.value if from_state else None,
+        to_state.value,
+        principal.actor_id,
+        principal.kind.value,
+        datetime.now(UTC),
+        reason,
+        json.dumps(dict(data or {}), ensure_ascii=False, sort_keys=True, default=str),
+    )
+    return seq
+
+
+async def touch(uow: UnitOfWork, case: LoadedCase, *, if_version: int | None = None) -> int:
+    """Claim the case for this transaction (its version bumped); the new version.
+
+    Two actions on one case serialise here: the second waits for the first
+    (PostgreSQL row lock; SQLite has one writer) and then sees its change.
+    """
+    expected = case.version if if_version is None else if_version
+    rows = await uow.fetch(
+        "UPDATE arb_case SET version = version + 1, updated_at = {} "
+        "WHERE tenant_id = {} AND id = {} AND version = {} RETURNING version",
+        datetime.now(UTC),
+        case.row["tenant_id"],
+        case.id,
+        expected,
+    )
+    if not rows:
+        raise StaleCase(
+            "the case changed since you read it; read it again",
+            errors=[FieldProblem("$.if_version", "stale", "the case has a newer version")],
+        )
+    return int(rows[0]["version"])
+
+
+async def history(runtime: Runtime, principal: Principal, case_id: UUID) -> list[EventOut]:
+    tenant_id = tenant_of(principal)
+    async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
+        await access_case(uow, principal, case_id)
+        rows = await uow.fetch(
+            "SELECT * FROM case_event WHERE tenant_id = {} AND case_id = {} ORDER BY seq",
+            tenant_id,
+            case_id,
+        )
+    return [
+        EventOut(
+            seq=int(r["seq"]),
+            command=str(r["command"]),
+            from_state=r["from_state"],
+            to_state=str(r["to_state"]),
+            actor=str(r["actor"]),
+            actor_kind=str(r["actor_kind"]),
+            at=as_datetime(r["at"]),
+            reason=str(r["reason"]),
+            data=json.loads(r["data"]) if isinstance(r["data"], str) else dict(r["data"]),
+        )
+        for r in rows
+    ]
+
+
+# -- filing --------------------------------------------------------------------------
+
+
+def _check_reason(reason: str, *, required: bool) -> str:
+    text = reason.strip()
+    if required and not text:
+        raise ValidationFailed(
+            "a reason is required", errors=[FieldProblem("$.reason", "required", "give a reason")]
+        )
+    if len(text) > MAX_REASON:
+        raise ValidationFailed(
+            "the reason is too long",
+            errors=[FieldProblem("$.reason", "max_length", f"at most {MAX_REASON} characters")],
+        )
+    return text
+
+
+def _validated(
+    runtime: Runtime, tenant: TenantInfo, case_type: str, claim: object, today: date
+) -> dict[str, Any]:
+    try:
+        rules = runtime.rules.get(tenant.rule_set, tenant.rule_set_version)
+    except UnknownRule:
+        log.error("cases.rules_missing", rule_set=tenant.rule_set, version=tenant.rule_set_version)
+        raise ValidationFailed("the commission's rules are not available") from None
+    if case_type not in rules.case_types:
+        raise ValidationFailed(
+            "unknown case type",
+            errors=[
+                FieldProblem(
+                    "$.case_type", "choice", f"one of {', '.join(sorted(rules.case_types))}"
+                )
+            ],
+        )
+    form = rules.case_types[case_type].claim_form
+    try:
+        valid = validate_claim(form, claim, filed_on=today)
+    except ClaimInvalid as exc:
+        raise ValidationFailed(
+            "the claim is not valid",
+            errors=[FieldProblem(f"$.claim{p.field[1:]}", p.rule, p.message) for p in exc.problems],
+        ) from None
+    values: dict[str, Any] = msgspec.to_builtins(dict(valid.values))
+    for side in ("claimant", "respondent"):
+        if not isinstance(values.get(side), dict):
+            raise ValidationFailed(
+                f"the claim form of {case_type} names no {side}",
+                errors=[FieldProblem(f"$.claim.{side}", "required", f"the {side} is required")],
+            )
+    if "amount_claimed" not in values:
+        raise ValidationFailed(
+            "the amount claimed is required",
+            errors=[FieldProblem("$.claim.amount_claimed", "required", "give the amount")],
+        )
+    return values
+
+
+def _check_filer(principal: Principal, values: Mapping[str, Any]) -> None:
+    """A claimant files its own claim; a lender its own; staff never file."""
+    if principal.kind is PrincipalKind.API_CLIENT:
+        if principal.client_kind is not ClientKind.LENDER:
+            raise Forbidden(
+                "only a lender's system files cases as a claimant",
+                errors=[FieldProblem("$", "filer", "this client is not a lender")],
+            )
+        return
+    if principal.kind is PrincipalKind.USER and Role.CLAIMANT in principal.roles:
+        return
+    raise Forbidden(
+        "only a claimant (or its lender system) files a claim",
+        errors=[FieldProblem("$", "filer", "log in as the claimant to file")],
+    )
+
+
+async def _write_parties(
+    uow: UnitOfWork,
+    principal: Principal,
+    tenant_id: UUID,
+    case_id: UUID,
+    values: Mapping[str, Any],
+) -> None:
+    await uow.execute(
+        "DELETE FROM case_party WHERE tenant_id = {} AND case_id = {}", tenant_id, case_id
+    )
+    for side in (Side.CLAIMANT, Side.RESPONDENT):
+        party = values[side.value]
+        user_id: UUID | None
+        if side is Side.CLAIMANT and principal.kind is PrincipalKind.USER:
+            user_id = principal.subject_id
+        else:
+            user_id = await ensure_party_account(
+                uow,
+                principal,
+                tenant_id,
+                name=str(party["name"]),
+                email=party.get("email"),
+                phone=party.get("phone"),
+                role=Role.CLAIMANT if side is Side.CLAIMANT else Role.RESPONDENT,
+            )
+        await uow.execute(
+            "INSERT INTO case_party (id, tenant_id, case_id, side, position, kind, name, "
+            "id_number, phone, email, address, user_id) VALUES ({}, {}, {}, {}, 1, {}, {}, {}, "
+            "{}, {}, {}, {})",
+            uuid4(),
+            tenant_id,
+            case_id,
+            side.value,
+            party["kind"],
+            party["name"],
+            party["id_number"],
+            party.get("phone"),
+            party.get("email"),
+            party.get("address"),
+            user_id,
+        )
+
+
+async def file_case(runtime: Runtime, principal: Principal, filing: CaseFiling) -> CaseOut:
+    """A new case, state ``filed``, its rule-set version pinned; whole or nothing."""
+    tenant_id = tenant_of(principal)
+    tenant = await runtime.tenants.by_id(tenant_id)
+    if tenant is None:
+        raise NotFound("no such commission")
+    now = datetime.now(UTC)
+    values = _validated(
+        runtime, tenant, filing.case_type, filing.claim, now.astimezone(tenant.zone).date()
+    )
+    _check_filer(principal, values)
+    case_id = uuid4()
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        await uow.execute(
+            "INSERT INTO arb_case (id, tenant_id, case_type, rule_set, rule_set_version, state, "
+            "claim, amount_claimed, filed_by, filer_kind, filer_user_id, filed_by_client, "
+            "filed_at, updated_at, version) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, "
+            "{}, {}, {}, 1)",
+            case_id,
+            tenant_id,
+            filing.case_type,
+            tenant.rule_set,
+            tenant.rule_set_version,
+            CaseState.FILED.value,
+            json.dumps(values, ensure_ascii=False, sort_keys=True),
+            Decimal(str(values["amount_claimed"])),
+            principal.actor_id,
+            principal.kind.value,
+            principal.subject_id if principal.kind is PrincipalKind.USER else None,
+            principal.client_id if principal.kind is PrincipalKind.API_CLIENT else None,
+            now,
+            now,
+        )
+        await _write_parties(uow, principal, tenant_id, case_id, values)
+        await append_event(
+            uow,
+            tenant_id,
+            case_id,
+            principal,
+            command="file",
+            from_state=None,
+            to_state=CaseState.FILED,
+            data={"case_type": filing.case_type, "rule_set_version": tenant.rule_set_version},
+        )
+        await ledger.append(
+            uow,
+            tenant_id,
+            "case.filed",
+            {
+                "case_id": str(case_id),
+                "case_type": filing.case_type,
+                "rule_set": tenant.rule_set,
+                "rule_set_version": tenant.rule_set_version,
+                "filed_at": now.isoformat(),
+                "filed_by": principal.actor_id,
+            },
+        )
+        await record(
+            uow,
+            tenant_id=tenant_id,
+            actor=actor_of(principal),
+            action="case.filed",
+            target_kind="case",
+            target_id=case_id,
+            detail={"case_type": filing.case_type, "amount_claimed": values["amount_claimed"]},
+        )
+        case = await access_case(uow, principal, case_id)
+        return case_out(principal, case)
+
+
+async def get_case(runtime: Runtime, principal: Principal, case_id: UUID) -> CaseOut:
+    async with runtime.db.transaction(tenant_id=tenant_of(principal), readonly=True) as uow:
+        return case_out(principal, await access_case(uow, principal, case_id))
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+async def _next_number(uow: UnitOfWork, tenant: TenantInfo, year: int) -> tuple[int, str]:
+    """The next case number of ``year``: gapless, never given twice (row-locked counter)."""
+    if uow.is_postgres:
+        await uow.execute(
+            "INSERT INTO case_number_counter (id, tenant_id, year, last_seq) "
+            "VALUES ({}, {}, {}, 0) ON CONFLICT (tenant_id, year) DO NOTHING",
+            uuid4(),
+            tenant.id,
+            year,
+        )
+    else:
+        await uow.execute(
+            "INSERT OR IGNORE INTO case_number_counter (id, tenant_id, year, last_seq) "
+            "VALUES ({}, {}, {}, 0)",
+            uuid4(),
+            tenant.id,
+            year,
+        )
+    rows = await uow.fetch(
+        "UPDATE case_number_counter SET last_seq = last_seq + 1 "
+        "WHERE tenant_id = {} AND year = {} RETURNING last_seq",
+        tenant.id,
+        year,
+    )
+    seq = int(rows[0]["last_seq"])
+    return seq, tenant.format_case_number(year, seq)
+
+
+async def command(
+    runtime: Runtime, principal: Principal, case_id: UUID, data: CommandIn
+) -> CaseOut:
+    """Issue one command of the state machine; 409 with what is allowed when it is not."""
+    if data.command not in MANUAL_COMMANDS:
+        raise ValidationFailed(
+            "not a command that can be issued here",
+            errors=[
+                FieldProblem("$.command", "choice", f"one of {', '.join(sorted(MANUAL_COMMANDS))}")
+            ],
+        )
+    spec = domain.COMMANDS[data.command]
+    reason = _check_reason(data.reason, required=spec.needs_reason)
+    tenant_id = tenant_of(principal)
+    tenant = await runtime.tenants.by_id(tenant_id)
+    if tenant is None:
+        raise NotFound("no such commission")
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        case = await access_case(uow, principal, case_id)
+        actors = domain.actors_of(principal, case.participation)
+        resumes = case.row["resumes_to"]
+        try:
+            target = domain.transition(
+                case.state,
+                data.command,
+                actors,
+                resumes_to=CaseState(str(resumes)) if resumes else None,
+            )
+        except TransitionRefused as exc:
+            allowed = [c for c in exc.allowed if c in MANUAL_COMMANDS | {"amend"}]
+            raise TransitionNotAllowed(
+                str(exc), extensions={"state": case.state.value, "allowed_commands": allowed}
+            ) from None
+        await touch(uow, case, if_version=data.if_version)
+        event_data: dict[str, Any] = {}
+        sets = ["state = {}"]
+        args: list[Any] = [target.value]
+        if data.command == "accept":
+            year = datetime.now(UTC).astimezone(tenant.zone).year
+            seq, number = await _next_number(uow, tenant, year)
+            sets += ["number = {}", "number_year = {}", "number_seq = {}"]
+            args += [number, year, seq]
+            event_data["number"] = number
+        if data.command == "suspend":
+            sets.append("resumes_to = {}")
+            args.append(case.state.value)
+        elif data.command == "resume":
+            sets.append("resumes_to = NULL")
+        await uow.execute(
+            f"UPDATE arb_case SET {', '.join(sets)} "  # noqa: S608 (constant fragments)
+            "WHERE tenant_id = {} AND id = {}",
+            *args,
+            tenant_id,
+            case_id,
+        )
+        await append_event(
+            uow,
+            tenant_id,
+            case_id,
+            principal,
+            command=data.command,
+            from_state=case.state,
+            to_state=target,
+            reason=reason,
+            data=event_data,
+        )
+        if target in domain.CLOSED or data.command == "accept":
+            await ledger.append(
+                uow,
+                tenant_id,
+                f"case.{data.command}",
+                {
+                    "case_id": str(case_id),
+                    "state": target.value,
+                    "at": datetime.now(UTC).isoformat(),
+                    "by": principal.actor_id,
+                    **event_data,
+                },
+            )
+        await record(
+            uow,
+            tenant_id=tenant_id,
+            actor=actor_of(principal),
+            action=f"case.{data.command}",
+            target_kind="case",
+            target_id=case_id,
+            detail={"from": case.state.value, "to": target.value, **event_data},
+        )
+        return case_out(principal, await access_case(uow, principal, case_id))
+
+
+async def amend(runtime: Runtime, principal: Principal, case_id: UUID, data: Amendment) -> CaseOut:
+    """The claimant's corrected claim for a case returned for correction; back to review."""
+    tenant_id = tenant_of(principal)
+    tenant = await runtime.tenants.by_id(tenant_id)
+    if tenant is None:
+        raise NotFound("no such commission")
+    reason = _check_reason(data.reason, required=False)
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        case = await access_case(uow, principal, case_id)
+        actors = domain.actors_of(principal, case.participation)
+        try:
+            target = domain.transition(case.state, "amend", actors)
+        except TransitionRefused as exc:
+            allowed = [c for c in exc.allowed if c in MANUAL_COMMANDS | {"amend"}]
+            raise TransitionNotAllowed(
+                str(exc), extensions={"state": case.state.value, "allowed_commands": allowed}
+            ) from None
+        today = datetime.now(UTC).astimezone(tenant.zone).date()
+        values = _validated(runtime, tenant, str(case.row["case_type"]), data.claim, today)
+        await touch(uow, case)
+        await uow.execute(
+            "UPDATE arb_case SET state = {}, claim = {}, amount_claimed = {} "
+            "WHERE tenant_id = {} AND id = {}",
+            target.value,
+            json.dumps(values, ensure_ascii=False, sort_keys=True),
+            Decimal(str(values["amount_claimed"])),
+            tenant_id,
+            case_id,
+        )
+        filer = principal
+        if principal.kind is PrincipalKind.USER and case.row["filer_user_id"] is not None:
+            # An agent amends for the claimant: the claimant's account stays on the case.
+            filer = Principal(
+                kind=PrincipalKind.USER,
+                subject_id=as_uuid(case.row["filer_user_id"]),
+                tenant_id=tenant_id,
+                permissions=frozenset({Permission.CASES_FILE}),
+                roles=frozenset({Role.CLAIMANT}),
+            )
+        await _write_parties(uow, filer, tenant_id, case_id, values)
+        await append_event(
+            uow,
+            tenant_id,
+            case_id,
+            principal,
+            command="amend",
+            from_state=case.state,
+            to_state=target,
+            reason=reason,
+        )
+        await record(
+            uow,
+            tenant_id=tenant_id,
+            actor=actor_of(principal),
+            action="case.amended",
+            target_kind="case",
+            target_id=case_id,
+        )
+        return case_out(principal, await access_case(uow, principal, case_id))
+
+
+async def appoint(
+    runtime: Runtime, principal: Principal, case_id: UUID, data: AppointmentIn
+) -> CaseOut:
+    """Put an arbitrator of the commission's panel on the case's tribunal.
+
+    Issue 6's tribunal procedure (selection by the parties, disclosure, conflict
+    check, challenge) wraps this; on its own it records the appointment.
+    """
+    if data.role not in ("sole", "presiding", "member"):
+        raise ValidationFailed(
+            "unknown tribunal role",
+            errors=[FieldProblem("$.role", "choice", "one of sole, presiding, member")],
+        )
+    tenant_id = tenant_of(principal)
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        case = await access_case(uow, principal, case_id)
+        if Actor.STAFF not in domain.actors_of(principal, case.participation):
+            raise NotFound("no such case")
+        if case.state not in domain.PROCEEDINGS or case.state is CaseState.READY_FOR_AWARD:
+            raise TransitionNotAllowed(
+                f"a case that is {case.state.value} gets no arbitrator",
+                extensions={"state": case.state.value},
+            )
+        arbitrator = await uow.fetch(
+            "SELECT 1 AS ok FROM membership m JOIN tenant_user u "
+            "ON u.tenant_id = m.tenant_id AND u.id = m.user_id "
+            "WHERE m.tenant_id = {} AND m.user_id = {} AND m.role = {} "
+            "AND m.revoked_at IS NULL AND u.status = 'active'",
+            tenant_id,
+            data.user_id,
+            Role.ARBITRATOR.value,
+        )
+        if not arbitrator:
+            raise ValidationFailed(
+                "not an arbitrator of this commission",
+                errors=[FieldProblem("$.user_id", "arbitrator", "not on the panel")],
+            )
+        if data.user_id in case.participation.arbitrators:
+            raise Conflict(
+                "already on the tribunal",
+                errors=[FieldProblem("$.user_id", "unique", "already sits on this case")],
+            )
+        await touch(uow, case)
+        await uow.execute(
+            "INSERT INTO tribunal_member (id, tenant_id, case_id, user_id, role, appointed_at, "
+            "appointed_by) VALUES ({}, {}, {}, {}, {}, {}, {})",
+            uuid4(),
+            tenant_id,
+            case_id,
+            data.user_id,
+            data.role,
+            datetime.now(UTC),
+            principal.actor_id,
+        )
+        await append_event(
+            uow,
+            tenant_id,
+            case_id,
+            principal,
+            command="appoint_arbitrator",
+            from_state=case.state,
+            to_state=case.state,
+            data={"arbitrator": str(data.user_id), "role": data.role},
+        )
+        await record(
+            uow,
+            tenant_id=tenant_id,
+            actor=actor_of(principal),
+            action="case.arbitrator_appointed",
+            target_kind="case",
+            target_id=case_id,
+            detail={"arbitrator": str(data.user_id), "role": data.role},
+        )
+        return case_out(principal, await access_case(uow, principal, case_id))
+
+
+# -- lists ---------------------------------------------------------------------------
+
+
+def _cursor(filed_at: datetime, case_id: UUID) -> str:
+    raw = f"{filed_at.isoformat()}|{case_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, ident = raw.partition("|")
+        return as_datetime(at), UUID(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed(
+            "the cursor is not one this API gave out",
+            errors=[FieldProblem("query:cursor", "format", "pass next_cursor back unchanged")],
+        ) from None
+
+
+def _visible_clause(principal: Principal) -> tuple[str, list[Any]]:
+    """SQL that limits arb_case ``c`` to the cases this principal may see."""
+    if domain.is_staff(principal):
+        return "TRUE", []
+    if principal.kind is PrincipalKind.API_CLIENT:
+        return "c.filed_by_client = {}", [principal.client_id]
+    if principal.kind is not PrincipalKind.USER:
+        return "FALSE", []
+    me = principal.subject_id
+    clauses: list[str] = []
+    args: list[Any] = []
+    if principal.roles & {Role.CLAIMANT, Role.RESPONDENT}:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM case_party p WHERE p.tenant_id = c.tenant_id "
+            "AND p.case_id = c.id AND p.user_id = {})"
+        )
+        args.append(me)
+    if Role.ARBITRATOR in principal.roles:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM tribunal_member m WHERE m.tenant_id = c.tenant_id "
+            "AND m.case_id = c.id AND m.user_id = {} AND m.released_at IS NULL)"
+        )
+        args.append(me)
+    if Role.AGENT in principal.roles:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM case_party p JOIN power_of_attorney a "
+            "ON a.tenant_id = p.tenant_id AND a.principal_user_id = p.user_id "
+            "WHERE p.tenant_id = c.tenant_id AND p.case_id = c.id AND a.agent_user_id = {} "
+            "AND a.revoked_at IS NULL AND a.valid_from <= {} "
+            "AND (a.valid_until IS NULL OR a.valid_until > {}) "
+            "AND (a.scope = 'all' OR a.scope = {} || CAST(c.id AS TEXT)))"
+        )
+        now = datetime.now(UTC)
+        args += [me, now, now, "case:"]
+    return ("(" + " OR ".join(clauses) + ")", args) if clauses else ("FALSE", [])
+
+
+async def list_cases(
+    runtime: Runtime,
+    principal: Principal,
+    *,
+    state: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> CasePage:
+    """The cases this principal may see, newest first, by cursor."""
+    tenant_id = tenant_of(principal)
+    limit = max(1, min(limit, MAX_PAGE))
+    where, args = _visible_clause(principal)
+    sql = "SELECT c.* FROM arb_case c WHERE c.tenant_id = {} AND " + where  # noqa: S608 (placeholders only)
+    params: list[Any] = [tenant_id, *args]
+    if state is not None:
+        try:
+            CaseState(state)
+        except ValueError:
+            raise ValidationFailed(
+                "unknown state",
+                errors=[FieldProblem("query:state", "choice", "a state of the case lifecycle")],
+            ) from None
+        sql += " AND c.state = {}"
+        params.append(state)
+    if cursor:
+        at, ident = _parse_cursor(cursor)
+        sql += " AND (c.filed_at < {} OR (c.filed_at = {} AND c.id < {}))"
+        params += [at, at, ident]
+    sql += " ORDER BY c.filed_at DESC, c.id DESC LIMIT {}"
+    params.append(limit + 1)
+    async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
+        rows = await uow.fetch(sql, *params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        names = await _party_names(uow, tenant_id, [as_uuid(r["id"]) for r in rows])
+    items = [
+        CaseSummary(
+            id=as_uuid(r["id"]),
+            number=r["number"],
+            case_type=str(r["case_type"]),
+            state=str(r["state"]),
+            amount_claimed=_money(r["amount_claimed"]),
+            claimants=names.get((str(r["id"]), "claimant"), []),
+            respondents=names.get((str(r["id"]), "respondent"), []),
+            filed_at=as_datetime(r["filed_at"]),
+        )
+        for r in rows
+    ]
+    last = items[-1] if items and more else None
+    return CasePage(items=items, next_cursor=_cursor(last.filed_at, last.id) if last else None)
+
+
+async def _party_names(
+    uow: UnitOfWork, tenant_id: UUID, case_ids: Iterable[UUID]
+) -> dict[tuple[str, str], list[str]]:
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    marks = ", ".join("{}" for _ in ids)
+    rows = await uow.fetch(
+        "SELECT case_id, side, name FROM case_party "  # noqa: S608 (placeholders only)
+        f"WHERE tenant_id = {{}} AND case_id IN ({marks}) ORDER BY position",
+        tenant_id,
+        *ids,
+    )
+    found: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        found.setdefault((str(r["case_id"]), str(r["side"])), []).append(str(r["name"]))
+    return found
