@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 from arbitral.auth.domain import Principal, Role
+from arbitral.custody.actors import record_scrub
 from arbitral.identity.schemas import PowerOfAttorneyCreate
 from arbitral.identity.services import create_power
+from arbitral.ledger.services import verify_log
 from tests.cases.helpers import URL, accepted_case, command
 from tests.custody.test_inspect import make_pdf, make_png
 from tests.custody.test_records import payload_of, platform, push, registered_key, sign
@@ -329,3 +332,40 @@ async def test_file_exhibits_download_by_link(auth_world: World) -> None:
         headers=await w.login(w.b, Role.SECRETARY),
     )
     assert other.status_code == 404
+
+
+async def test_the_scrub_flags_altered_evidence_on_its_case(auth_world: World) -> None:
+    w = auth_world
+    case, who = await accepted_case(w)
+    body = make_pdf()
+    exhibit = (
+        await cite(
+            w,
+            who["claimant"],
+            case["id"],
+            item_id=await upload(w, who["claimant"], body),
+            submit=True,
+        )
+    ).json()
+    path = next((w.runtime.settings.data_dir / "objects").rglob(exhibit["sha256"]))
+    os.chmod(path, 0o600)
+    damaged = bytearray(path.read_bytes())
+    damaged[30] ^= 0x01
+    path.write_bytes(bytes(damaged))
+
+    for _ in range(2):  # a second run flags nothing twice
+        report = await verify_log(w.runtime, w.a.id, store=w.runtime.store)
+        assert len(report.altered_objects) == 1
+        async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:
+            await record_scrub(uow, w.a.id, report)
+
+    shown = await w.client.get(
+        f"{exhibits_url(case['id'])}/{exhibit['id']}", headers=who["respondent"]
+    )
+    assert shown.json()["altered_at"] is not None
+    history = await w.client.get(f"{URL}/{case['id']}/history", headers=who["respondent"])
+    flags = [e for e in history.json() if e["command"] == "flag_evidence_altered"]
+    assert len(flags) == 1
+    assert flags[0]["actor_kind"] == "system"
+    assert flags[0]["data"]["number"] == "申1"
+    assert path.read_bytes() == bytes(damaged)  # flagged, never repaired

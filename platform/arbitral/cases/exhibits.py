@@ -281,6 +281,7 @@ def _out(row: Mapping[str, Any], views: Mapping[str, ViewOut]) -> ExhibitOut:
         ruling_reason=str(row["ruling_reason"]),
         ruled_at=as_optional_datetime(row["ruled_at"]),
         views=[views[s] for s in ("claimant", "respondent") if s in views],
+        altered_at=as_optional_datetime(row["altered_at"]),
     )
 
 

@@ -158,6 +158,8 @@ class ExhibitOut(msgspec.Struct):
     ruling_reason: str
     ruled_at: datetime | None
     views: list[ViewOut]
+    # Set when the scrub found the stored bytes altered or gone (the exhibit is not repaired).
+    altered_at: datetime | None = None
 
 
 class ExhibitDownload(msgspec.Struct):

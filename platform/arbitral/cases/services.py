@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 import msgspec
 import structlog
 
+from arbitral.audit.services import Actor as AuditActor
 from arbitral.audit.services import record
 from arbitral.auth.domain import (
     CaseParticipation,
@@ -252,15 +253,19 @@ async def append_event(
     uow: UnitOfWork,
     tenant_id: UUID,
     case_id: UUID,
-    principal: Principal,
+    principal: Principal | None,
     *,
     command: str,
     from_state: CaseState | None,
     to_state: CaseState,
     reason: str = "",
     data: Mapping[str, Any] | None = None,
+    system: str = "arbitral",
 ) -> int:
-    """Append one event to the case's history; its sequence number."""
+    """Append one event to the case's history; its sequence number.
+
+    ``principal`` None: the platform itself acted (a job, a timer), named ``system``.
+    """
     rows = await uow.fetch(
         "SELECT COALESCE(MAX(seq), 0) AS n FROM case_event WHERE tenant_id = {} AND case_id = {}",
         tenant_id,
@@ -278,8 +283,8 @@ async def append_event(
         command,
         from_state.value if from_state else None,
         to_state.value,
-        principal.actor_id,
-        principal.kind.value,
+        principal.actor_id if principal else system,
+        principal.kind.value if principal else "system",
         datetime.now(UTC),
         reason,
         json.dumps(dict(data or {}), ensure_ascii=False, sort_keys=True, default=str),
@@ -912,3 +917,71 @@ async def _party_names(
     for r in rows:
         found.setdefault((str(r["case_id"]), str(r["side"])), []).append(str(r["name"]))
     return found
+
+
+# -- integrity alerts ----------------------------------------------------------------
+
+
+async def flag_altered_evidence(
+    uow: UnitOfWork, tenant_id: UUID, object_keys: Iterable[str], *, by: str = "scrub"
+) -> int:
+    """Flag every exhibit whose cited bytes (a file or a record's JWS) are altered or gone.
+
+    Each exhibit is flagged once (``altered_at``), with an event in its case's
+    history naming the exhibit and the object, and an audit event; nothing is
+    repaired. The number of exhibits newly flagged.
+    """
+    keys = sorted(set(object_keys))
+    if not keys:
+        return 0
+    marks = ", ".join("{}" for _ in keys)
+    rows = await uow.fetch(
+        "SELECT e.id, e.case_id, e.number, c.state, "  # noqa: S608 (placeholders only)
+        "COALESCE(o.object_key, r.object_key) AS object_key FROM exhibit e "
+        "JOIN arb_case c ON c.tenant_id = e.tenant_id AND c.id = e.case_id "
+        "LEFT JOIN custody_object o ON o.tenant_id = e.tenant_id AND o.id = e.custody_object_id "
+        "LEFT JOIN custody_record r ON r.tenant_id = e.tenant_id AND r.id = e.custody_record_id "
+        f"WHERE e.tenant_id = {{}} AND e.altered_at IS NULL "
+        f"AND (o.object_key IN ({marks}) OR r.object_key IN ({marks}))",
+        tenant_id,
+        *keys,
+        *keys,
+    )
+    now = datetime.now(UTC)
+    for row in rows:
+        exhibit_id = as_uuid(row["id"])
+        case_id = as_uuid(row["case_id"])
+        state = CaseState(str(row["state"]))
+        await uow.execute(
+            "UPDATE exhibit SET altered_at = {} WHERE tenant_id = {} AND id = {}",
+            now,
+            tenant_id,
+            exhibit_id,
+        )
+        await append_event(
+            uow,
+            tenant_id,
+            case_id,
+            None,
+            command="flag_evidence_altered",
+            from_state=state,
+            to_state=state,
+            reason="the stored bytes of this exhibit no longer match their logged SHA-256",
+            data={
+                "exhibit": str(exhibit_id),
+                "number": row["number"],
+                "object_key": str(row["object_key"]),
+            },
+            system=by,
+        )
+        await record(
+            uow,
+            tenant_id=tenant_id,
+            actor=AuditActor.system(by),
+            action="exhibit.altered",
+            outcome="failure",
+            target_kind="exhibit",
+            target_id=exhibit_id,
+            detail={"case": str(case_id), "object_key": str(row["object_key"])},
+        )
+    return len(rows)

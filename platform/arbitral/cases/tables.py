@@ -124,6 +124,8 @@ class Exhibit(Table, tablename="exhibit"):
     ruling_reason = Text(default="")
     ruled_by = Varchar(length=200, null=True, default=None)
     ruled_at = Timestamptz(null=True, default=None)
+    # When the scrub found the cited bytes altered or gone (never repaired, only flagged).
+    altered_at = Timestamptz(null=True, default=None)
 
 
 class ExhibitView(Table, tablename="exhibit_view"):

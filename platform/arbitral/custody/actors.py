@@ -29,8 +29,12 @@ MAX_RECORDED_PROBLEMS = 1000  # per run, in the audit trail (the log has them al
 
 
 async def record_scrub(uow: Any, tenant_id: UUID, report: LedgerReport) -> None:
-    """The run and its problems, in the commission's audit trail."""
+    """The run and its problems, in the commission's audit trail; altered evidence flagged
+    on its cases (never repaired)."""
+    from arbitral.cases.services import flag_altered_evidence
+
     actor = Actor.system("scrub")
+    await flag_altered_evidence(uow, tenant_id, report.altered_objects)
     for problem in report.problems[:MAX_RECORDED_PROBLEMS]:
         await record(
             uow,

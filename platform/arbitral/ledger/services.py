@@ -375,6 +375,8 @@ class LedgerReport:
     heads_checked: int = 0
     objects_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    # The object keys that could not be read or no longer hash as logged.
+    altered_objects: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -495,12 +497,14 @@ async def verify_log(
                     digest.update(chunk)
             except Exception as exc:  # a missing or unreadable object
                 problems.append(f"leaf {leaf_index}: object {object_key} cannot be read: {exc}")
+                report.altered_objects.append(object_key)
                 continue
             if digest.hexdigest() != sha256:
                 problems.append(
                     f"leaf {leaf_index}: object {object_key} hashes to {digest.hexdigest()}, "
                     f"logged as {sha256}"
                 )
+                report.altered_objects.append(object_key)
     if problems:
         log.warning("ledger.verify_failed", tenant_id=str(tenant_id), problems=len(problems))
     return report

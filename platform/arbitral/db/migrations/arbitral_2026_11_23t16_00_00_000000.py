@@ -753,6 +753,27 @@ async def forwards():
     )
 
     manager.add_column(
+        table_class_name="Exhibit",
+        tablename="exhibit",
+        column_name="altered_at",
+        db_column_name="altered_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
         table_class_name="CaseNumberCounter",
         tablename="case_number_counter",
         column_name="id",
