@@ -32,7 +32,7 @@ from arbitral.auth.domain import (
     Role,
     may_access_case,
 )
-from arbitral.cases import domain
+from arbitral.cases import domain, hooks
 from arbitral.cases.domain import Actor, CaseState, Side, TransitionRefused
 from arbitral.cases.schemas import (
     Amendment,
@@ -74,6 +74,11 @@ MAX_REASON: Final = 5000
 # the lifecycle that check their conditions, never bare.
 MANUAL_COMMANDS: Final = frozenset(
     {"accept", "return_for_correction", "reject", "withdraw", "suspend", "resume"}
+)
+# Transitions logged in the transparency log (besides every closing one): the steps a
+# court checks in the due-process record.
+MILESTONES: Final = frozenset(
+    {"accept", "record_payment", "complete_service", "constitute_tribunal", "close_hearing"}
 )
 
 
@@ -582,76 +587,154 @@ async def command(
         raise NotFound("no such commission")
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
         case = await access_case(uow, principal, case_id)
-        actors = domain.actors_of(principal, case.participation)
-        resumes = case.row["resumes_to"]
-        try:
-            target = domain.transition(
-                case.state,
-                data.command,
-                actors,
-                resumes_to=CaseState(str(resumes)) if resumes else None,
-            )
-        except TransitionRefused as exc:
-            allowed = [c for c in exc.allowed if c in MANUAL_COMMANDS | {"amend"}]
-            raise TransitionNotAllowed(
-                str(exc), extensions={"state": case.state.value, "allowed_commands": allowed}
-            ) from None
-        await touch(uow, case, if_version=data.if_version)
-        event_data: dict[str, Any] = {}
-        sets = ["state = {}"]
-        args: list[Any] = [target.value]
-        if data.command == "accept":
-            year = datetime.now(UTC).astimezone(tenant.zone).year
-            seq, number = await _next_number(uow, tenant, year)
-            sets += ["number = {}", "number_year = {}", "number_seq = {}"]
-            args += [number, year, seq]
-            event_data["number"] = number
-        if data.command == "suspend":
-            sets.append("resumes_to = {}")
-            args.append(case.state.value)
-        elif data.command == "resume":
-            sets.append("resumes_to = NULL")
-        await uow.execute(
-            f"UPDATE arb_case SET {', '.join(sets)} "  # noqa: S608 (constant fragments)
-            "WHERE tenant_id = {} AND id = {}",
-            *args,
-            tenant_id,
-            case_id,
-        )
-        await append_event(
+        await _apply(
             uow,
-            tenant_id,
-            case_id,
-            principal,
-            command=data.command,
-            from_state=case.state,
-            to_state=target,
+            runtime,
+            tenant,
+            case,
+            data.command,
+            domain.actors_of(principal, case.participation),
+            principal=principal,
             reason=reason,
-            data=event_data,
-        )
-        if target in domain.CLOSED or data.command == "accept":
-            await ledger.append(
-                uow,
-                tenant_id,
-                f"case.{data.command}",
-                {
-                    "case_id": str(case_id),
-                    "state": target.value,
-                    "at": datetime.now(UTC).isoformat(),
-                    "by": principal.actor_id,
-                    **event_data,
-                },
-            )
-        await record(
-            uow,
-            tenant_id=tenant_id,
-            actor=actor_of(principal),
-            action=f"case.{data.command}",
-            target_kind="case",
-            target_id=case_id,
-            detail={"from": case.state.value, "to": target.value, **event_data},
+            if_version=data.if_version,
         )
         return case_out(principal, await access_case(uow, principal, case_id))
+
+
+async def system_command(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    case_id: UUID,
+    command: str,
+    *,
+    by: str,
+    reason: str = "",
+    data: Mapping[str, Any] | None = None,
+) -> CaseState:
+    """The platform moves a case (a payment confirmed, service complete, a deadline run out).
+
+    In the caller's transaction; refused like any command when the state machine
+    says no (:class:`TransitionNotAllowed`). ``by`` names the part of the
+    platform that acted (``payments``, ``service``, ``deadlines``).
+    """
+    case = await _load(uow, tenant.id, case_id)
+    if case is None:
+        raise NotFound("no such case")
+    return await _apply(
+        uow,
+        runtime,
+        tenant,
+        case,
+        command,
+        frozenset({Actor.SYSTEM}),
+        principal=None,
+        system=by,
+        reason=reason,
+        extra=data,
+    )
+
+
+async def _apply(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    case: LoadedCase,
+    command: str,
+    actors: frozenset[Actor],
+    *,
+    principal: Principal | None,
+    system: str = "arbitral",
+    reason: str = "",
+    if_version: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> CaseState:
+    """Move ``case`` by ``command``: state, history, ledger milestone, audit, hooks."""
+    resumes = case.row["resumes_to"]
+    try:
+        target = domain.transition(
+            case.state,
+            command,
+            actors,
+            resumes_to=CaseState(str(resumes)) if resumes else None,
+        )
+    except TransitionRefused as exc:
+        allowed = [c for c in exc.allowed if c in MANUAL_COMMANDS | {"amend"}]
+        raise TransitionNotAllowed(
+            str(exc), extensions={"state": case.state.value, "allowed_commands": allowed}
+        ) from None
+    await touch(uow, case, if_version=if_version)
+    tenant_id = tenant.id
+    event_data: dict[str, Any] = dict(extra or {})
+    sets = ["state = {}"]
+    args: list[Any] = [target.value]
+    if command == "accept":
+        year = datetime.now(UTC).astimezone(tenant.zone).year
+        seq, number = await _next_number(uow, tenant, year)
+        sets += ["number = {}", "number_year = {}", "number_seq = {}"]
+        args += [number, year, seq]
+        event_data["number"] = number
+    if command == "suspend":
+        sets.append("resumes_to = {}")
+        args.append(case.state.value)
+    elif command == "resume":
+        sets.append("resumes_to = NULL")
+    await uow.execute(
+        f"UPDATE arb_case SET {', '.join(sets)} "  # noqa: S608 (constant fragments)
+        "WHERE tenant_id = {} AND id = {}",
+        *args,
+        tenant_id,
+        case.id,
+    )
+    actor_name = principal.actor_id if principal else system
+    await append_event(
+        uow,
+        tenant_id,
+        case.id,
+        principal,
+        command=command,
+        from_state=case.state,
+        to_state=target,
+        reason=reason,
+        data=event_data,
+        system=system,
+    )
+    if target in domain.CLOSED or command in MILESTONES:
+        await ledger.append(
+            uow,
+            tenant_id,
+            f"case.{command}",
+            {
+                "case_id": str(case.id),
+                "state": target.value,
+                "at": datetime.now(UTC).isoformat(),
+                "by": actor_name,
+                **event_data,
+            },
+        )
+    await record(
+        uow,
+        tenant_id=tenant_id,
+        actor=actor_of(principal) if principal else AuditActor.system(system),
+        action=f"case.{command}",
+        target_kind="case",
+        target_id=case.id,
+        detail={"from": case.state.value, "to": target.value, **event_data},
+    )
+    await hooks.run_hooks(
+        uow,
+        runtime,
+        hooks.Transitioned(
+            tenant=tenant,
+            case_id=case.id,
+            command=command,
+            from_state=case.state,
+            to_state=target,
+            actor=actor_name,
+            data=event_data,
+        ),
+    )
+    return target
 
 
 async def amend(runtime: Runtime, principal: Principal, case_id: UUID, data: Amendment) -> CaseOut:
