@@ -474,12 +474,14 @@ async def file_case(runtime: Runtime, principal: Principal, filing: CaseFiling) 
     )
     _check_filer(principal, values)
     case_id = uuid4()
+    year = now.astimezone(tenant.zone).year
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        seq, number = await _next_number(uow, tenant, year)
         await uow.execute(
             "INSERT INTO arb_case (id, tenant_id, case_type, rule_set, rule_set_version, state, "
             "claim, amount_claimed, filed_by, filer_kind, filer_user_id, filed_by_client, "
-            "filed_at, updated_at, version) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, "
-            "{}, {}, {}, 1)",
+            "filed_at, updated_at, version, number, number_year, number_seq) VALUES ({}, {}, {}, "
+            "{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 1, {}, {}, {})",
             case_id,
             tenant_id,
             filing.case_type,
@@ -494,6 +496,9 @@ async def file_case(runtime: Runtime, principal: Principal, filing: CaseFiling) 
             principal.client_id if principal.kind is PrincipalKind.API_CLIENT else None,
             now,
             now,
+            number,
+            year,
+            seq,
         )
         await _write_parties(uow, principal, tenant_id, case_id, values)
         await append_event(
@@ -504,7 +509,11 @@ async def file_case(runtime: Runtime, principal: Principal, filing: CaseFiling) 
             command="file",
             from_state=None,
             to_state=CaseState.FILED,
-            data={"case_type": filing.case_type, "rule_set_version": tenant.rule_set_version},
+            data={
+                "case_type": filing.case_type,
+                "rule_set_version": tenant.rule_set_version,
+                "number": number,
+            },
         )
         await ledger.append(
             uow,
@@ -512,6 +521,7 @@ async def file_case(runtime: Runtime, principal: Principal, filing: CaseFiling) 
             "case.filed",
             {
                 "case_id": str(case_id),
+                "number": number,
                 "case_type": filing.case_type,
                 "rule_set": tenant.rule_set,
                 "rule_set_version": tenant.rule_set_version,
@@ -668,12 +678,6 @@ async def _apply(
     event_data: dict[str, Any] = dict(extra or {})
     sets = ["state = {}"]
     args: list[Any] = [target.value]
-    if command == "accept":
-        year = datetime.now(UTC).astimezone(tenant.zone).year
-        seq, number = await _next_number(uow, tenant, year)
-        sets += ["number = {}", "number_year = {}", "number_seq = {}"]
-        args += [number, year, seq]
-        event_data["number"] = number
     if command == "suspend":
         sets.append("resumes_to = {}")
         args.append(case.state.value)

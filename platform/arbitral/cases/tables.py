@@ -22,7 +22,7 @@ class Case(Table, tablename="arb_case"):
     state = Varchar(length=32)
     # The state a suspended case resumes to.
     resumes_to = Varchar(length=32, null=True, default=None)
-    # Assigned on acceptance: gapless per tenant and year, in the tenant's format.
+    # Given at filing: gapless per tenant and year, in the tenant's format.
     number = Varchar(length=100, null=True, default=None)
     number_year = Integer(null=True, default=None)
     number_seq = Integer(null=True, default=None)
