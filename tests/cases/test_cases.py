@@ -28,7 +28,7 @@ async def test_a_claimant_files_and_the_secretary_accepts(auth_world: World) -> 
     assert case["state"] == "filed"
     year = datetime.now(ZoneInfo("Asia/Shanghai")).year
     assert case["number"] == f"({year})测仲网字第000001号"
-    assert case["rule_set_version"] == "1.0"
+    assert case["rule_set_version"] == "1.2"
     assert case["amount_claimed"] == "2500.00"
     assert case["my_side"] == "claimant"
     assert case["allowed_commands"] == ["withdraw"]

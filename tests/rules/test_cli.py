@@ -33,6 +33,7 @@ def test_list_and_validate() -> None:
     assert [(r["id"], r["version"], r["status"]) for r in listed["rule_sets"]] == [
         ("gba-alliance/online-arbitration", "1.0", "published"),
         ("gba-alliance/online-arbitration", "1.1", "published"),
+        ("gba-alliance/online-arbitration", "1.2", "published"),
     ]
     assert listed["calendars"] == {"cn": {"years": [2025, 2026]}}
     text = run("list")
@@ -40,7 +41,7 @@ def test_list_and_validate() -> None:
     assert f"{V10}  published" in text.stdout
     valid = run("validate", str(RULES))
     assert valid.exit_code == 0
-    assert "valid (2 rule-set versions" in valid.stdout
+    assert "valid (3 rule-set versions" in valid.stdout
 
 
 def test_validate_reports_every_problem_and_exits_2(tmp_path: Path) -> None:

@@ -35,8 +35,8 @@ def rules_copy(tmp_path: Path) -> Path:
 
 
 def test_the_example_alliance_has_two_published_versions(book: RuleBook) -> None:
-    assert book.versions(RULE_SET) == ["1.0", "1.1"]
-    for version in ("1.0", "1.1"):
+    assert book.versions(RULE_SET) == ["1.0", "1.1", "1.2"]
+    for version in ("1.0", "1.1", "1.2"):
         rule_set = book.get(RULE_SET, version)
         assert book.is_published(rule_set)
         assert sorted(rule_set.case_types) == ["online-loan", "online-purchase"]
@@ -116,7 +116,7 @@ def test_deadlines_of_a_rule_set_count_in_its_calendar(book: RuleBook) -> None:
 def test_unknown_rule_sets_versions_and_case_types_are_named(book: RuleBook) -> None:
     with pytest.raises(UnknownRule, match=r"no rule set 'nobody/rules' \(known: gba-alliance"):
         book.get("nobody/rules", "1.0")
-    with pytest.raises(UnknownRule, match=r"has no version '2.0' \(known: 1.0, 1.1\)"):
+    with pytest.raises(UnknownRule, match=r"has no version '2.0' \(known: 1.0, 1.1, 1.2\)"):
         book.resolve(f"{RULE_SET}@2.0")
     with pytest.raises(UnknownRule, match="write the rule set as ID@VERSION"):
         book.resolve(RULE_SET)
@@ -138,26 +138,26 @@ def test_a_published_version_cannot_change(rules_copy: Path) -> None:
 
 
 def test_a_published_version_cannot_disappear(rules_copy: Path) -> None:
-    (rules_copy / "gba-alliance/online-arbitration/1.1.toml").unlink()
+    (rules_copy / "gba-alliance/online-arbitration/1.2.toml").unlink()
     with pytest.raises(InvalidRuleFiles) as caught:
         load_rule_book(rules_copy)
     assert caught.value.lines == [
-        f"published.toml: {RULE_SET}@1.1: is published but its file is missing"
+        f"published.toml: {RULE_SET}@1.2: is published but its file is missing"
     ]
 
 
 def test_a_draft_loads_but_cannot_be_adopted(rules_copy: Path) -> None:
-    source = rules_copy / "gba-alliance/online-arbitration/1.1.toml"
-    draft = source.read_text(encoding="utf-8").replace('version = "1.1"', 'version = "1.2"', 1)
-    (source.parent / "1.2.toml").write_text(
-        draft.replace('supersedes = "1.0"', 'supersedes = "1.1"')
+    source = rules_copy / "gba-alliance/online-arbitration/1.2.toml"
+    draft = source.read_text(encoding="utf-8").replace('version = "1.2"', 'version = "1.3"', 1)
+    (source.parent / "1.3.toml").write_text(
+        draft.replace('supersedes = "1.1"', 'supersedes = "1.2"')
     )
     book = load_rule_book(rules_copy)
-    assert book.versions(RULE_SET) == ["1.0", "1.1", "1.2"]
-    assert not book.is_published(book.get(RULE_SET, "1.2"))
+    assert book.versions(RULE_SET) == ["1.0", "1.1", "1.2", "1.3"]
+    assert not book.is_published(book.get(RULE_SET, "1.3"))
     with pytest.raises(UnknownRule, match="is a draft: publish it"):
-        book.check_adoptable(RULE_SET, "1.2")
-    assert book.check_adoptable(RULE_SET, "1.1").version == "1.1"
+        book.check_adoptable(RULE_SET, "1.3")
+    assert book.check_adoptable(RULE_SET, "1.2").version == "1.2"
 
 
 def _sha256(path: Path) -> str:
@@ -285,13 +285,13 @@ def test_a_missing_time_limit_names_the_case_type(rules_copy: Path) -> None:
 
 def test_invalid_toml_and_wrong_paths(rules_copy: Path) -> None:
     (rules_copy / "published.toml").unlink()
-    (rules_copy / "gba-alliance/online-arbitration/1.1.toml").write_text("[rule_set\n")
+    (rules_copy / "gba-alliance/online-arbitration/1.2.toml").write_text("[rule_set\n")
     (rules_copy / "gba-alliance/online-arbitration/v2.toml").write_text("")
     with pytest.raises(InvalidRuleFiles) as caught:
         load_rule_book(rules_copy)
     lines = caught.value.lines
     assert len(lines) == 2
-    assert lines[0].startswith("gba-alliance/online-arbitration/1.1.toml: is not valid TOML:")
+    assert lines[0].startswith("gba-alliance/online-arbitration/1.2.toml: is not valid TOML:")
     assert lines[1] == (
         "gba-alliance/online-arbitration/v2.toml: the path must be "
         '<alliance>/<rule-set>/<MAJOR.MINOR>.toml: must be MAJOR.MINOR, e.g. "1.0"'

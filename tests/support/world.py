@@ -48,7 +48,7 @@ async def insert_tenant(db: Database, slug: str, host: str) -> uuid.UUID:
             "INSERT INTO tenant (id, slug, name_zh, name_en, hosts, time_zone, locale, rule_set, "
             "rule_set_version, case_number_format, branding, retention_years, key_refs, revision, "
             "document_sha256, active, created_at, updated_at) VALUES ({}, {}, {}, {}, {}, "
-            "'Asia/Shanghai', 'zh-CN', 'gba-alliance/online-arbitration', '1.0', {}, {}, 30, {}, "
+            "'Asia/Shanghai', 'zh-CN', 'gba-alliance/online-arbitration', '1.2', {}, {}, 30, {}, "
             "1, 'test', {}, {}, {})",
             tenant_id,
             slug,

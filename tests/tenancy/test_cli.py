@@ -112,7 +112,7 @@ def test_sync_list_and_show_the_example_commissions(tmp_path: Path, examples: Pa
         "name (en):    Guangzhou Arbitration Commission",
         "hosts:        gz.arbitral.localhost, gz.arbitral.example",
         "time zone:    Asia/Shanghai",
-        "rule set:     gba-alliance/online-arbitration 1.0",
+        "rule set:     gba-alliance/online-arbitration 1.2",
         "case numbers: ({year})穗仲网字第{seq:06d}号",
         "branding:     display_name=广州仲裁委员会网络仲裁平台, primary_colour=#a61b29",
         "retention:    30 years",

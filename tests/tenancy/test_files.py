@@ -24,7 +24,7 @@ def test_the_example_commissions_load_cleanly() -> None:
     assert sz.format_case_number(2026, 123) == "(2026)深仲网字第000123号"
     assert gz.rule_set == sz.rule_set
     assert gz.rule_set.id == "gba-alliance/online-arbitration"
-    assert gz.rule_set.version == "1.0"
+    assert gz.rule_set.version == "1.2"
     assert not set(gz.hosts) & set(sz.hosts)
     for file in files:
         assert file.source.endswith(f"{file.spec.slug}.toml")

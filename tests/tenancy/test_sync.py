@@ -507,7 +507,7 @@ async def test_a_commission_cannot_adopt_a_missing_or_draft_rule_set(
     slug = tenant_files.write()
     unknown = tenant_toml(slug).replace('version = "1.0"', 'version = "9.9"')
     tenant_files.write(slug, text=unknown)
-    with pytest.raises(InvalidTenantFiles, match=r"has no version '9.9' \(known: 1.0, 1.1\)"):
+    with pytest.raises(InvalidTenantFiles, match=r"has no version '9.9' \(known: 1.0, 1.1, 1.2\)"):
         await _sync(database, tenant_files)
     assert await get_tenant(database, slug) is None
 

@@ -8,6 +8,8 @@ The shape of a rule-set file (``rules/<alliance>/<name>/<version>.toml``)::
     [time_limits]              limits shared by every case type:
                                <name> = { days | working_days | hours = N, from = EVENT,
                                           label_zh = "...", label_en = "..." }
+    [service]                  the service ladder (arbitral.rules.service; from 1.2)
+    [refunds]                  refunds on withdrawal (arbitral.rules.refunds; from 1.2)
     [case_types.<type>]        title_zh, title_en, templates = [...]
       fees                     { schedule = "<name>", discount = ..., counterclaim = ... }
       procedure                tribunal size, arbitrator selection, hearing modes, rounds
@@ -36,6 +38,8 @@ from arbitral.rules import fees as fee_rules
 from arbitral.rules import loans
 from arbitral.rules.checker import Checker, join
 from arbitral.rules.claims import ClaimForm, parse_claim_form
+from arbitral.rules.refunds import RefundRules, parse_refunds
+from arbitral.rules.service import ServiceRules, parse_service
 
 CASE_TYPES: Final = ("online-purchase", "online-loan")
 HEARING_MODES: Final = ("documents", "asynchronous", "video")
@@ -167,6 +171,10 @@ class RuleSet:
     evidence_files: EvidenceFiles
     digest: str = ""
     source: str = ""
+    # Stated from version 1.2 on; a case under an earlier version is served and refunded
+    # by the commission's staff, not by the platform's rules.
+    service: ServiceRules | None = None
+    refunds: RefundRules | None = None
 
     @property
     def ref(self) -> str:
@@ -201,7 +209,15 @@ class RuleSet:
 
 # -- reading ---------------------------------------------------------------------------
 
-_TOP: Final = ("rule_set", "fee_schedules", "time_limits", "evidence_files", "case_types")
+_TOP: Final = (
+    "rule_set",
+    "fee_schedules",
+    "time_limits",
+    "evidence_files",
+    "service",
+    "refunds",
+    "case_types",
+)
 MEDIA_TYPES: Final = (
     "application/pdf",
     "image/jpeg",
@@ -360,6 +376,17 @@ def parse_rule_set(
         if rules is not None:
             case_types[name] = rules
     evidence_files = _evidence_files(c, c.table(document, "", "evidence_files"), "evidence_files")
+    service = parse_service(c, c.table(document, "", "service", required=False), "service")
+    refunds = parse_refunds(c, c.table(document, "", "refunds", required=False), "refunds")
+    if refunds is not None and schedules is not None:
+        components = {k.name for schedule in schedules.values() for k in schedule.components}
+        for index, band in enumerate(refunds.withdrawal):
+            for name in band.rates:
+                if name not in components:
+                    c.error(
+                        f"refunds.withdrawal[{index}].{name}",
+                        f"no fee component named {name!r} (known: {', '.join(sorted(components))})",
+                    )
     c.raise_if_any()
     assert evidence_files is not None
     assert got_id
@@ -380,6 +407,8 @@ def parse_rule_set(
         evidence_files=evidence_files,
         case_types=MappingProxyType(case_types),
         source=source,
+        service=service,
+        refunds=refunds,
     )
 
 
