@@ -38,7 +38,7 @@ def test_production_urls(tmp_path: Path) -> None:
             ARBITRAL_MIGRATION_DATABASE_URL="postgres://owner@db.internal/arbitral",
             ARBITRAL_STORAGE_URL=(
                 "s3://evidence?endpoint_url=http://minio:9000&region=cn-south-1"
-                "&prefix=/gz/&addressing_style=path&part_size_mb=16"
+                "&prefix=/gz/&addressing_style=path&part_size_mb=16&checksum=md5"
             ),
             ARBITRAL_BROKER_URL="redis://cache:6379/2?namespace=gz",
             ARBITRAL_MESSAGE_SENDER="console",
@@ -56,6 +56,7 @@ def test_production_urls(tmp_path: Path) -> None:
     assert s.storage.key_prefix == "gz/"
     assert s.storage.addressing_style == "path"
     assert s.storage.part_size == 16 * 1024 * 1024
+    assert s.storage.checksum == "md5"
     assert s.broker.kind == "redis"
     assert s.broker.namespace == "gz"
     assert s.broker.client_url == "redis://cache:6379/2"
@@ -82,6 +83,7 @@ def test_amqp_broker(tmp_path: Path) -> None:
         ("ARBITRAL_STORAGE_URL", "s3://b?endpoint=http://x", "unknown option 'endpoint'"),
         ("ARBITRAL_STORAGE_URL", "s3://b?endpoint_url=minio:9000", "http(s) URL"),
         ("ARBITRAL_STORAGE_URL", "s3://b?part_size_mb=1", "between 5 and 5120"),
+        ("ARBITRAL_STORAGE_URL", "s3://b?checksum=sha1", "checksum must be crc32 or md5"),
         ("ARBITRAL_STORAGE_URL", "file://remote/share", "local directory"),
         ("ARBITRAL_BROKER_URL", "kafka://k:9092", "unknown URL scheme kafka:"),
         ("ARBITRAL_BROKER_URL", "redis:///0", "needs a host"),

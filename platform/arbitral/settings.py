@@ -86,6 +86,7 @@ class StorageConfig:
     secret_access_key: str | None = None
     addressing_style: Literal["auto", "path", "virtual"] = "auto"
     part_size: int = 8 * 1024 * 1024
+    checksum: Literal["crc32", "md5"] = "crc32"
 
     @property
     def display(self) -> str:
@@ -412,7 +413,7 @@ def parse_storage_url(variable: str, url: str) -> StorageConfig:
         options = _query(
             variable,
             parts.query,
-            {"endpoint_url", "region", "prefix", "addressing_style", "part_size_mb"},
+            {"endpoint_url", "region", "prefix", "addressing_style", "part_size_mb", "checksum"},
         )
         endpoint = options.get("endpoint_url") or None
         if endpoint is not None and urlsplit(endpoint).scheme not in {"http", "https"}:
@@ -423,6 +424,9 @@ def parse_storage_url(variable: str, url: str) -> StorageConfig:
         part_mb = _int_option(variable, options, "part_size_mb", 8)
         if not 5 <= part_mb <= 5 * 1024:
             raise ConfigError(variable, "part_size_mb must be between 5 and 5120 (S3 limits)")
+        checksum = options.get("checksum", "crc32")
+        if checksum not in {"crc32", "md5"}:
+            raise ConfigError(variable, "checksum must be crc32 or md5")
         prefix = options.get("prefix", "").strip("/")
         return StorageConfig(
             variable=variable,
@@ -436,6 +440,7 @@ def parse_storage_url(variable: str, url: str) -> StorageConfig:
             secret_access_key=unquote(parts.password) if parts.password else None,
             addressing_style=style,  # type: ignore[arg-type]
             part_size=part_mb * 1024 * 1024,
+            checksum=checksum,  # type: ignore[arg-type]
         )
     raise ConfigError(
         variable,

@@ -1,24 +1,29 @@
 """Receiving items into custody, and giving them out to those entitled.
 
 An upload streams to a spool file on local disk (bounded memory whatever its
-size), hashing as it goes; then it is checked (declared length and SHA-256,
-the rule set's size limit, its name, and what its bytes really are); then it is
-streamed from the spool into the object store under the tenant's prefix and its
-hash (never overwriting); then one transaction records the item, appends its
+size, written off the event loop), hashing as it goes; then it is checked
+(declared length and SHA-256, the rule set's size limit, its name, and what its
+bytes really are); then it is stored in the object store under the tenant's
+prefix and its hash (never overwriting). When the client declares the SHA-256,
+the bytes also stream into the object store as they arrive (on S3, a multipart
+upload of the final key), committed after the checks or aborted; otherwise they
+are stored from the spool. Then one transaction records the item, appends its
 leaf to the tenant's transparency log and writes the audit event. A refused
 upload leaves nothing behind: no row, no leaf, no object.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 from uuid import UUID, uuid4
 
 import anyio
@@ -39,14 +44,17 @@ from arbitral.identity.services import actor_of, tenant_of
 from arbitral.ledger import services as ledger
 from arbitral.rules.model import UnknownRule
 from arbitral.storage.errors import DigestMismatch
+from arbitral.storage.interfaces import StoredObject
 
 if TYPE_CHECKING:
     from arbitral.rules.model import EvidenceFiles
     from arbitral.runtime import Runtime
+    from arbitral.tenancy.services import TenantInfo
 
 log = structlog.get_logger(__name__)
 
 SPOOL_CHUNK = 1 << 20
+SPOOL_QUEUE = 4  # batches of SPOOL_CHUNK bytes waiting for the disk, at most
 MAX_TEXT = 5000
 
 
@@ -195,38 +203,207 @@ class _Spooled:
     sha256: str
 
 
-def _new_spool_file(directory: Path) -> tuple[int, Path]:
+def _new_spool_file(directory: Path) -> tuple[Path, BinaryIO]:
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, prefix="upload-")
-    return fd, Path(name)
+    return Path(name), os.fdopen(fd, "wb")
 
 
-async def _spool(chunks: AsyncIterator[bytes], directory: Path, *, max_size: int) -> _Spooled:
-    """Write ``chunks`` to a new file in ``directory``, hashing; refuse past ``max_size``."""
-    fd, path = await anyio.to_thread.run_sync(_new_spool_file, directory)
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > max_size:
-                    raise PayloadTooLarge(
-                        f"the file is larger than the {max_size >> 20} MiB the rules allow",
-                        errors=[FieldProblem("file", "max_size", f"at most {max_size} bytes")],
-                    )
-                digest.update(chunk)
-                handle.write(chunk)
-    except BaseException:
-        await anyio.Path(path).unlink(missing_ok=True)
-        raise
-    return _Spooled(path, size, digest.hexdigest())
+class Spool:
+    """A local file the upload is copied to while it arrives, hashed and counted.
+
+    The event loop never writes: batches of :data:`SPOOL_CHUNK` bytes go through a
+    bounded queue (:data:`SPOOL_QUEUE` batches) to a task that hashes and writes each
+    in a worker thread, so receiving goes on while the disk works, in bounded memory.
+    Past ``max_size`` bytes it refuses (413). Use as an async context manager: the
+    file is removed on leaving the block.
+    """
+
+    def __init__(self, directory: Path, *, max_size: int) -> None:
+        self.directory = directory
+        self.max_size = max_size
+        self.size = 0
+        self.path = Path()
+        self._handle: BinaryIO | None = None
+        self._digest = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue(maxsize=SPOOL_QUEUE)
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+
+    async def __aenter__(self) -> Spool:
+        self.path, self._handle = await anyio.to_thread.run_sync(_new_spool_file, self.directory)
+        self._task = asyncio.create_task(self._drain())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with anyio.CancelScope(shield=True):
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                await anyio.to_thread.run_sync(handle.close)
+            await anyio.Path(self.path).unlink(missing_ok=True)
+
+    def _write(self, batch: list[bytes]) -> None:
+        assert self._handle is not None
+        for data in batch:
+            self._digest.update(data)
+            self._handle.write(data)
+
+    async def _drain(self) -> None:
+        while (batch := await self._queue.get()) is not None:
+            if self._error is None:  # after a failure, batches are only taken off the queue
+                try:
+                    await anyio.to_thread.run_sync(self._write, batch)
+                except Exception as exc:
+                    self._error = exc
+
+    async def _flush(self) -> None:
+        batch, self._pending, self._pending_size = self._pending, [], 0
+        if batch:
+            await self._queue.put(batch)
+
+    async def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self.size += len(chunk)
+        if self.size > self.max_size:
+            raise PayloadTooLarge(
+                f"the file is larger than the {self.max_size >> 20} MiB the rules allow",
+                errors=[FieldProblem("file", "max_size", f"at most {self.max_size} bytes")],
+            )
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= SPOOL_CHUNK:
+            await self._flush()
+
+    async def finish(self) -> _Spooled:
+        """Wait until every byte is written (and flushed): the spool's path, size and hash."""
+        await self._flush()
+        await self._queue.put(None)
+        assert self._task is not None
+        assert self._handle is not None
+        await self._task
+        if self._error is not None:
+            raise self._error
+        await anyio.to_thread.run_sync(self._handle.flush)
+        return _Spooled(self.path, self.size, self._digest.hexdigest())
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
     async with await anyio.open_file(path, "rb") as handle:
         while chunk := await handle.read(SPOOL_CHUNK):
             yield chunk
+
+
+def archive_limits(limits: EvidenceFiles) -> inspect.ArchiveLimits:
+    return inspect.ArchiveLimits(
+        max_entries=limits.archive_max_entries,
+        max_total_uncompressed=limits.archive_max_total,
+        max_ratio=limits.archive_max_ratio,
+        max_depth=limits.archive_max_depth,
+    )
+
+
+def check_received(spool: _Spooled, *, declared_length: int | None, expected: str | None) -> None:
+    """What the bytes received must be before they are looked at: all there, some, as hashed."""
+    if declared_length is not None and spool.size != declared_length:
+        raise IncompleteUpload(
+            f"received {spool.size} of the {declared_length} bytes announced",
+            errors=[FieldProblem("file", "truncated", "send the whole file again")],
+        )
+    if spool.size == 0:
+        raise ValidationFailed(
+            "the file is empty", errors=[FieldProblem("file", "empty", "send a non-empty file")]
+        )
+    if expected is not None and expected != spool.sha256:
+        raise ValidationFailed(
+            "the file's SHA-256 is not the one declared",
+            errors=[
+                FieldProblem("sha256", "mismatch", f"declared {expected}, received {spool.sha256}")
+            ],
+        )
+
+
+async def inspect_spool(spool: _Spooled, meta: UploadMeta, limits: EvidenceFiles) -> str:
+    """The media type the spooled bytes really have, or the refusal (415 or 422)."""
+    archive = archive_limits(limits)
+    try:
+        detected = await anyio.to_thread.run_sync(
+            lambda: inspect.inspect_file(
+                spool.path, filename=meta.filename, allowed=limits.allowed_types, limits=archive
+            )
+        )
+    except inspect.InspectionError as exc:
+        kind = UnsupportedMediaType if exc.rule.startswith("type_") else ValidationFailed
+        raise kind(exc.message, errors=[FieldProblem("file", exc.rule, exc.message)]) from None
+    return detected.media_type
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Bytes received, checked and stored: what the record of the item needs."""
+
+    stored: StoredObject
+    media_type: str
+
+
+async def take_in(
+    runtime: Runtime,
+    tenant_id: UUID,
+    chunks: AsyncIterator[bytes],
+    meta: UploadMeta,
+    limits: EvidenceFiles,
+    *,
+    declared_length: int | None,
+    expected: str | None,
+) -> Intake:
+    """Receive ``chunks``, check them and store them under their hash; whole or nothing.
+
+    The bytes are spooled to local disk (for the inspection) while they arrive.
+    When their SHA-256 is declared, the final key is known up front, so they also
+    stream straight into the object store (a multipart upload of that key on S3),
+    committed only once every check has passed and aborted otherwise; without it,
+    they are stored from the spool once checked.
+    """
+    namespace = str(tenant_id)
+    spool_dir = Path(runtime.settings.data_dir) / "spool"
+    async with Spool(spool_dir, max_size=limits.max_size) as spool:
+        writer = None
+        if expected is not None:
+            writer = await runtime.store.writer(
+                namespace, expected_sha256=expected, max_size=limits.max_size
+            )
+        try:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                await spool.write(chunk)
+                if writer is not None:
+                    await writer.write(chunk)
+            spooled = await spool.finish()
+            check_received(spooled, declared_length=declared_length, expected=expected)
+            media_type = await inspect_spool(spooled, meta, limits)
+            try:
+                if writer is not None:
+                    stored = await writer.commit()
+                else:
+                    stored = await runtime.store.put(
+                        namespace, _file_chunks(spooled.path), expected_sha256=spooled.sha256
+                    )
+            except DigestMismatch:
+                raise IncompleteUpload(
+                    "the file changed while it was being stored",
+                    errors=[FieldProblem("file", "changed", "send the file again")],
+                ) from None
+        finally:
+            if writer is not None:
+                await writer.abort()  # nothing after a commit; the upload otherwise
+    return Intake(stored, media_type)
 
 
 async def receive(
@@ -251,58 +428,38 @@ async def receive(
             f"the file is larger than the {limits.max_size >> 20} MiB the rules allow",
             errors=[FieldProblem("file", "max_size", f"at most {limits.max_size} bytes")],
         )
-    spool = await _spool(
-        chunks, Path(runtime.settings.data_dir) / "spool", max_size=limits.max_size
+    intake = await take_in(
+        runtime,
+        tenant_id,
+        chunks,
+        meta,
+        limits,
+        declared_length=declared_length,
+        expected=expected,
     )
-    try:
-        if declared_length is not None and spool.size != declared_length:
-            raise IncompleteUpload(
-                f"received {spool.size} of the {declared_length} bytes announced",
-                errors=[FieldProblem("file", "truncated", "send the whole file again")],
-            )
-        if spool.size == 0:
-            raise ValidationFailed(
-                "the file is empty", errors=[FieldProblem("file", "empty", "send a non-empty file")]
-            )
-        if expected is not None and expected != spool.sha256:
-            raise ValidationFailed(
-                "the file's SHA-256 is not the one declared",
-                errors=[
-                    FieldProblem(
-                        "sha256", "mismatch", f"declared {expected}, received {spool.sha256}"
-                    )
-                ],
-            )
-        archive = inspect.ArchiveLimits(
-            max_entries=limits.archive_max_entries,
-            max_total_uncompressed=limits.archive_max_total,
-            max_ratio=limits.archive_max_ratio,
-            max_depth=limits.archive_max_depth,
-        )
-        try:
-            detected = await anyio.to_thread.run_sync(
-                lambda: inspect.inspect_file(
-                    spool.path, filename=meta.filename, allowed=limits.allowed_types, limits=archive
-                )
-            )
-        except inspect.InspectionError as exc:
-            kind = UnsupportedMediaType if exc.rule.startswith("type_") else ValidationFailed
-            raise kind(exc.message, errors=[FieldProblem("file", exc.rule, exc.message)]) from None
-        try:
-            stored = await runtime.store.put(
-                str(tenant_id), _file_chunks(spool.path), expected_sha256=spool.sha256
-            )
-        except DigestMismatch:
-            raise IncompleteUpload(
-                "the file changed while it was being stored",
-                errors=[FieldProblem("file", "changed", "send the file again")],
-            ) from None
-    finally:
-        await anyio.Path(spool.path).unlink(missing_ok=True)
+    return await record_item(runtime, principal, tenant, meta, intake)
 
+
+async def record_item(
+    runtime: Runtime,
+    principal: Principal,
+    tenant: TenantInfo,
+    meta: UploadMeta,
+    intake: Intake,
+    *,
+    item_id: UUID | None = None,
+    also: Callable[[Any, CustodyItem], Awaitable[None]] | None = None,
+) -> tuple[CustodyItem, dict[str, Any]]:
+    """Retain the stored object, then record the item, its leaf and its audit event at once.
+
+    ``also`` runs in the same transaction (a resumable upload marks itself done there).
+    """
+    tenant_id = tenant.id
+    stored = intake.stored
+    size, sha256 = stored.size, stored.sha256
+    item_id = item_id or uuid4()
     now = datetime.now(UTC)
     retention = await runtime.store.retain(stored.key, years_after(now, tenant.retention_years))
-    item_id = uuid4()
     actor = actor_of(principal)
     submitter_id = principal.subject_id if principal.kind is not PrincipalKind.OPERATOR else None
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
@@ -312,9 +469,9 @@ async def receive(
             "custody.object",
             {
                 "object_id": str(item_id),
-                "sha256": spool.sha256,
-                "size": spool.size,
-                "media_type": detected.media_type,
+                "sha256": sha256,
+                "size": size,
+                "media_type": intake.media_type,
                 "filename": meta.filename,
                 "title": meta.title,
                 "provenance": "uploaded",
@@ -330,9 +487,9 @@ async def receive(
             "{}, {}, {}, {}, {}, {}, {})",
             item_id,
             tenant_id,
-            spool.sha256,
-            spool.size,
-            detected.media_type,
+            sha256,
+            size,
+            intake.media_type,
             stored.key,
             meta.filename,
             meta.title,
@@ -345,6 +502,24 @@ async def receive(
             appended.leaf_index,
             now,
         )
+        item = CustodyItem(
+            id=item_id,
+            sha256=sha256,
+            size=size,
+            media_type=intake.media_type,
+            filename=meta.filename,
+            title=meta.title,
+            description=meta.description,
+            proves=meta.proves,
+            provenance="uploaded",
+            submitted_by=principal.actor_id,
+            submitter_kind=principal.kind.value,
+            leaf_index=appended.leaf_index,
+            created_at=now,
+            object_key=stored.key,
+        )
+        if also is not None:
+            await also(uow, item)
         await record(
             uow,
             tenant_id=tenant_id,
@@ -353,29 +528,13 @@ async def receive(
             target_kind="custody_object",
             target_id=item_id,
             detail={
-                "sha256": spool.sha256,
-                "size": spool.size,
-                "media_type": detected.media_type,
+                "sha256": sha256,
+                "size": size,
+                "media_type": intake.media_type,
                 "leaf_index": appended.leaf_index,
             },
         )
-    item = CustodyItem(
-        id=item_id,
-        sha256=spool.sha256,
-        size=spool.size,
-        media_type=detected.media_type,
-        filename=meta.filename,
-        title=meta.title,
-        description=meta.description,
-        proves=meta.proves,
-        provenance="uploaded",
-        submitted_by=principal.actor_id,
-        submitter_kind=principal.kind.value,
-        leaf_index=appended.leaf_index,
-        created_at=now,
-        object_key=stored.key,
-    )
-    log.info("custody.received", tenant_id=str(tenant_id), sha256=spool.sha256, size=spool.size)
+    log.info("custody.received", tenant_id=str(tenant_id), sha256=sha256, size=size)
     return item, await ledger.receipt(runtime, tenant_id, appended.leaf_index)
 
 

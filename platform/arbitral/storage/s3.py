@@ -2,7 +2,11 @@
 
 Only plain S3 operations are used. Writes stream: the bytes are cut into parts of
 ``config.part_size`` (one part is buffered at a time), hashed and uploaded as they
-arrive.
+arrive, a few parts at once. Every request that carries bytes carries a checksum the
+endpoint checks: CRC32 (``x-amz-checksum-crc32``, what boto3's own transfers send by
+default; the object gets a composite CRC32) or, with the URL option ``checksum=md5``
+for S3 APIs that refuse the newer checksum headers (older MinIO and Ceph RGW),
+Content-MD5.
 
 * When the caller announces the SHA-256, the final key is known in advance: the
   parts go straight to it, and a mismatch is detected before
@@ -31,7 +35,8 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -60,11 +65,13 @@ from arbitral.storage.errors import (
 from arbitral.storage.interfaces import (
     DEFAULT_CHUNK_SIZE,
     ObjectInfo,
+    StagedObject,
     StoredObject,
     object_key,
     parse_key,
     validate_namespace,
     validate_sha256,
+    validate_staging_name,
 )
 from arbitral.storage.signing import MAX_EXPIRES_IN, content_disposition
 
@@ -107,9 +114,9 @@ def build_s3_client(config: StorageConfig) -> S3Client:
         retries={"max_attempts": 5, "mode": "standard"},
         max_pool_connections=32,
         tcp_keepalive=True,
-        # Checksums only where S3 requires them: third-party S3 APIs (older MinIO and
-        # Ceph RGW) reject the CRC headers boto sends by default. Parts carry
-        # Content-MD5, which every S3 API checks.
+        # Checksums only where S3 requires them or the store asks for one (see the
+        # module docstring): third-party S3 APIs (older MinIO and Ceph RGW) reject the
+        # CRC headers boto sends by default, hence checksum=md5 for them.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         user_agent_extra="arbitral",
@@ -136,6 +143,7 @@ class S3ObjectStore:
         self.bucket = config.bucket
         self.prefix = config.key_prefix
         self.part_size = config.part_size
+        self.checksum = config.checksum
         self.endpoint = config.endpoint_url or (
             f"AWS S3 ({config.region})" if config.region else "AWS S3"
         )
@@ -227,48 +235,86 @@ class S3ObjectStore:
         expected_sha256: str | None = None,
         max_size: int | None = None,
     ) -> StoredObject:
+        async with await self.writer(
+            namespace, expected_sha256=expected_sha256, max_size=max_size
+        ) as writer:
+            async for chunk in chunks:
+                await writer.write(chunk)
+            return await writer.commit()
+
+    async def writer(
+        self,
+        namespace: str,
+        *,
+        expected_sha256: str | None = None,
+        max_size: int | None = None,
+    ) -> S3Writer:
         validate_namespace(namespace)
         expected = validate_sha256(expected_sha256) if expected_sha256 is not None else None
         if max_size is not None and max_size < 0:
             raise ValueError("max_size must not be negative")
-
-        upload = _Upload(self, namespace, expected)
+        writer = S3Writer(self, namespace, expected, max_size=max_size)
         if expected is not None:
             # The object may already exist: then the stream is only hashed, to check it.
-            upload.only_hash = await self._head(upload.final_name) is not None
-        try:
-            # The one part buffer: grown while the first part fills, then reused in place.
-            buffer = bytearray()
-            filled = 0
+            writer.only_hash = await self._head(writer.final_name) is not None
+        return writer
+
+    # -- staging -----------------------------------------------------------------------
+
+    def staging_name(self, namespace: str, name: str) -> str:
+        """The S3 object name of a staging object."""
+        validate_namespace(namespace)
+        validate_staging_name(name)
+        return f"{self.prefix}{namespace}/staging/{name}"
+
+    async def stage(
+        self,
+        namespace: str,
+        name: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_size: int | None = None,
+    ) -> StagedObject:
+        target = self.staging_name(namespace, name)
+        async with S3Writer(self, namespace, None, max_size=max_size, staging=target) as writer:
             async for chunk in chunks:
-                if not chunk:
-                    continue
-                view = memoryview(chunk).cast("B")
-                received = upload.size + filled + len(view)
-                if max_size is not None and received > max_size:
-                    raise ObjectTooLarge(max_size, received)
-                while view:
-                    take = min(self.part_size - filled, len(view))
-                    if len(buffer) < self.part_size:
-                        buffer += view[:take]
-                    else:
-                        buffer[filled : filled + take] = view[:take]
-                    filled += take
-                    view = view[take:]
-                    if filled == self.part_size:
-                        await upload.send_part(buffer)
-                        filled = 0
-            del buffer[filled:]  # the last, short part (or the whole of a small object)
-            return await upload.finish(buffer)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await upload.abandon()
-            raise
+                await writer.write(chunk)
+            stored = await writer.commit()
+        return StagedObject(name=name, sha256=stored.sha256, size=stored.size)
+
+    async def open_staged(
+        self, namespace: str, name: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> AsyncIterator[bytes]:
+        target = self.staging_name(namespace, name)
+        async for chunk in self._read(target, f"{namespace}/staging/{name}", chunk_size):
+            yield chunk
+
+    async def discard_staged(self, namespace: str, names: Iterable[str]) -> None:
+        targets = [self.staging_name(namespace, name) for name in names]
+        for start in range(0, len(targets), 1000):  # DeleteObjects takes 1,000 keys at most
+            batch = [{"Key": target} for target in targets[start : start + 1000]]
+
+            def delete(objects: list[Any] = batch) -> Any:
+                return self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+                )
+
+            response = await self._call(delete)
+            errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if errors:
+                first = errors[0]
+                raise StorageError(
+                    f"could not delete {len(errors)} staging objects in {self._where()}: "
+                    f"{first.get('Key')}: {first.get('Code')}"
+                )
 
     # -- reading ---------------------------------------------------------------------
 
     async def open(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
-        name = self.name_of(key)
+        async for chunk in self._read(self.name_of(key), key, chunk_size):
+            yield chunk
+
+    async def _read(self, name: str, key: str, chunk_size: int) -> AsyncIterator[bytes]:
         response = await self._call(
             lambda: self._client.get_object(Bucket=self.bucket, Key=name), key=key
         )
@@ -430,80 +476,151 @@ class S3ObjectStore:
 
 
 PARTS_IN_FLIGHT = 3
-"""Parts of one put uploading at once (each holds a copy of its part_size bytes)."""
+"""Parts of one write uploading at once (each holds a copy of its part_size bytes)."""
 
 
-class _Upload:
-    """The state of one streaming put: which key, which multipart upload, what was sent."""
+class S3Writer:
+    """One streaming write: which key, which multipart upload, what was sent (an ObjectWriter).
 
-    def __init__(self, store: S3ObjectStore, namespace: str, expected: str | None) -> None:
+    Bytes are cut into parts of ``part_size`` (one part buffered at a time) and
+    uploaded as they arrive, :data:`PARTS_IN_FLIGHT` at once. ``staging`` names a
+    staging object to write instead of a content-addressed one: it is completed
+    (replacing what was there) without any of the content-addressed checks.
+    """
+
+    def __init__(
+        self,
+        store: S3ObjectStore,
+        namespace: str,
+        expected: str | None,
+        *,
+        max_size: int | None = None,
+        staging: str | None = None,
+    ) -> None:
         self.store = store
         self.client = store.client
         self.bucket = store.bucket
         self.namespace = namespace
         self.expected = expected
+        self.max_size = max_size
+        self.staging = staging
         self.final_name = f"{store.prefix}{object_key(namespace, expected)}" if expected else ""
         # Where the parts go: the final key when it is known, a temporary key otherwise.
-        self.target = self.final_name or f"{store.prefix}{namespace}/incoming/{uuid.uuid4().hex}"
+        self.target = (
+            staging or self.final_name or f"{store.prefix}{namespace}/incoming/{uuid.uuid4().hex}"
+        )
         self.only_hash = False
         self.sha256 = hashlib.sha256()
         self.size = 0
+        self.sent = 0
         self.upload_id: str | None = None
         self.parts: list[CompletedPartTypeDef] = []
         self.numbered = 0
         self.in_flight: set[asyncio.Task[None]] = set()
         self.completed_temp = False
+        # The part being filled (grown while the first part fills), and the buffers of
+        # parts already sent, to be filled again.
+        self.buffer = bytearray()
+        self.filled = 0
+        self.free: list[bytearray] = []
+        self.done = False
+
+    async def __aenter__(self) -> S3Writer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.abort()
 
     async def _call(self, thunk: Callable[[], T]) -> T:
         return await self.store._call(thunk)
 
-    async def send_part(self, part: bytearray) -> None:
+    def _checksum(self, data: bytes | bytearray) -> dict[str, Any]:
+        """The integrity arguments of a request carrying ``data``."""
+        if self.store.checksum == "md5":
+            return {"ContentMD5": _md5(data)}
+        return {"ChecksumAlgorithm": "CRC32"}  # botocore computes and sends it
+
+    async def write(self, chunk: bytes) -> None:
+        if self.done:
+            raise RuntimeError("the writer is closed")
+        view = memoryview(chunk).cast("B")
+        if not view:
+            return
+        part_size = self.store.part_size
+        received = self.size + len(view)
+        if self.max_size is not None and received > self.max_size:
+            raise ObjectTooLarge(self.max_size, received)
+        self.size = received
+        while view:
+            take = min(part_size - self.filled, len(view))
+            if len(self.buffer) < part_size:
+                self.buffer += view[:take]
+            else:
+                self.buffer[self.filled : self.filled + take] = view[:take]
+            self.filled += take
+            view = view[take:]
+            if self.filled == part_size:
+                await self._send_part(self.buffer)  # which now belongs to the part's upload
+                self.buffer = self.free.pop() if self.free else bytearray()
+                self.filled = 0
+
+    async def _send_part(self, part: bytearray) -> None:
         """Hash one full part (in order) and, unless only hashing, start its upload.
 
-        Up to :data:`PARTS_IN_FLIGHT` parts upload at once, each from its own copy
-        (the caller reuses its buffer): memory stays within (1 + PARTS_IN_FLIGHT)
-        parts whatever the object's size, and the network is kept busy.
+        Up to :data:`PARTS_IN_FLIGHT` parts upload at once, each from its own buffer,
+        which goes back to :attr:`free` for the next parts once sent: memory stays
+        within (1 + PARTS_IN_FLIGHT) parts whatever the object's size, nothing is
+        copied, and the same few buffers serve the whole object.
         """
         if self.upload_id is None and not self.only_hash:
+            metadata = {"sha256": self.expected} if self.expected and not self.staging else {}
+            extra = {} if self.store.checksum == "md5" else {"ChecksumAlgorithm": "CRC32"}
             response = await self._call(
                 lambda: self.client.create_multipart_upload(
                     Bucket=self.bucket,
                     Key=self.target,
                     ContentType=CONTENT_TYPE,
-                    Metadata={"sha256": self.expected} if self.expected else {},
+                    Metadata=metadata,
+                    **extra,  # type: ignore[arg-type]
                 )
             )
             self.upload_id = response["UploadId"]
         self.numbered += 1
         number = self.numbered
         upload_id = self.upload_id
-        data = bytes(part)
-        await anyio.to_thread.run_sync(self.sha256.update, data)
-        self.size += len(data)
-        if upload_id is None:
-            self.parts.append({"PartNumber": number})  # counted, not sent
-            return
         while len(self.in_flight) >= PARTS_IN_FLIGHT:
             done, _ = await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 self.in_flight.discard(task)
-                task.result()  # an upload's failure fails the put
-        self.in_flight.add(asyncio.create_task(self._upload_part(upload_id, number, data)))
+                task.result()  # an upload's failure fails the write
+        await anyio.to_thread.run_sync(self.sha256.update, part)
+        self.sent += len(part)
+        if upload_id is None:
+            self.parts.append({"PartNumber": number})  # counted, not sent
+            self.free.append(part)
+            return
+        self.in_flight.add(asyncio.create_task(self._upload_part(upload_id, number, part)))
 
-    async def _upload_part(self, upload_id: str, number: int, data: bytes) -> None:
-        response = await self._call(
-            lambda: self.client.upload_part(
-                Bucket=self.bucket,
-                Key=self.target,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=data,
-                ContentMD5=_md5(data),
+    async def _upload_part(self, upload_id: str, number: int, data: bytearray) -> None:
+        try:
+            response = await self._call(
+                lambda: self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=self.target,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,  # type: ignore[arg-type]  # bytearray: sent as it is
+                    **self._checksum(data),
+                )
             )
-        )
-        self.parts.append({"ETag": response["ETag"], "PartNumber": number})
+        finally:
+            self.free.append(data)
+        part: CompletedPartTypeDef = {"ETag": response["ETag"], "PartNumber": number}
+        if "ChecksumCRC32" in response:
+            part["ChecksumCRC32"] = response["ChecksumCRC32"]
+        self.parts.append(part)
 
-    async def drain(self) -> None:
+    async def _drain(self) -> None:
         """Wait for the parts in flight; the first failure is raised."""
         pending, self.in_flight = self.in_flight, set()
         if pending:
@@ -513,28 +630,46 @@ class _Upload:
                     raise result
         self.parts.sort(key=lambda part: part["PartNumber"])
 
-    async def finish(self, last: bytearray) -> StoredObject:
+    async def commit(self) -> StoredObject:
         """Send the rest, check the digest, and put the object in its final place."""
-        if self.upload_id is None and not self.parts:
-            return await self._finish_small(last)
+        if self.done:
+            raise RuntimeError("the writer is closed")
+        try:
+            del self.buffer[self.filled :]  # the last, short part (or a whole small object)
+            last = self.buffer
+            if self.upload_id is None and not self.parts:
+                stored = await self._finish_small(last)
+            else:
+                stored = await self._finish_multipart(last)
+        except BaseException:
+            await self.abort()
+            raise
+        self.done = True
+        self.buffer, self.free = bytearray(), []
+        return stored
+
+    async def _finish_multipart(self, last: bytearray) -> StoredObject:
         if last:
-            await self.send_part(last)
-        await self.drain()
+            await self._send_part(last)
+        await self._drain()
         digest = self.sha256.hexdigest()
         key = object_key(self.namespace, digest)
         if self.expected is not None and digest != self.expected:
             raise DigestMismatch(self.expected, digest)
-        stored = StoredObject(key=key, sha256=digest, size=self.size, created=False)
+        stored = StoredObject(key=key, sha256=digest, size=self.sent, created=False)
         if self.only_hash:
             return stored
+        if self.staging:
+            await self._complete(if_none_match=False)
+            return replace(stored, created=True)
         final_name = f"{self.store.prefix}{key}"
         if self.expected is None and await self.store._head(final_name) is not None:
-            await self.abandon()
+            await self.abort()
             return stored
-        created = await self._complete()
+        created = await self._complete(if_none_match=True)
         if self.expected is None and created:
             await self._copy_to(final_name, digest)
-        return StoredObject(key=key, sha256=digest, size=self.size, created=created)
+        return replace(stored, created=created)
 
     async def _finish_small(self, data: bytearray) -> StoredObject:
         def hash_data() -> str:
@@ -542,35 +677,40 @@ class _Upload:
             return self.sha256.hexdigest()
 
         digest = await anyio.to_thread.run_sync(hash_data)
-        self.size = len(data)
+        self.sent = len(data)
         if self.expected is not None and digest != self.expected:
             raise DigestMismatch(self.expected, digest)
         key = object_key(self.namespace, digest)
-        name = f"{self.store.prefix}{key}"
-        created = not self.only_hash and await self.store._head(name) is None
+        name = self.staging or f"{self.store.prefix}{key}"
+        if self.staging:
+            created = True
+        else:
+            created = not self.only_hash and await self.store._head(name) is None
         if created:
+            guard = {} if self.staging else {"IfNoneMatch": "*"}
             try:
                 await self._call(
                     lambda: self.client.put_object(
                         Bucket=self.bucket,
                         Key=name,
                         Body=data,  # type: ignore[arg-type]  # bytearray, as above
-                        ContentMD5=_md5(data),
                         ContentType=CONTENT_TYPE,
-                        Metadata={"sha256": digest},
-                        IfNoneMatch="*",
+                        Metadata={} if self.staging else {"sha256": digest},
+                        **self._checksum(data),
+                        **guard,  # type: ignore[arg-type]
                     )
                 )
             except StorageError as exc:
                 if not _already_exists(exc):
                     raise
                 created = False
-        return StoredObject(key=key, sha256=digest, size=self.size, created=created)
+        return StoredObject(key=key, sha256=digest, size=self.sent, created=created)
 
-    async def _complete(self) -> bool:
+    async def _complete(self, *, if_none_match: bool) -> bool:
         """Complete the multipart upload; False if the target appeared meanwhile."""
         upload_id = self.upload_id
         assert upload_id is not None
+        guard = {"IfNoneMatch": "*"} if if_none_match else {}
         try:
             await self._call(
                 lambda: self.client.complete_multipart_upload(
@@ -578,16 +718,16 @@ class _Upload:
                     Key=self.target,
                     UploadId=upload_id,
                     MultipartUpload={"Parts": self.parts},
-                    IfNoneMatch="*",
+                    **guard,  # type: ignore[arg-type]
                 )
             )
         except StorageError as exc:
             if not _already_exists(exc):
                 raise
-            await self.abandon()  # someone stored the same bytes meanwhile
+            await self.abort()  # someone stored the same bytes meanwhile
             return False
         self.upload_id = None
-        self.completed_temp = self.expected is None
+        self.completed_temp = self.expected is None and not self.staging
         return True
 
     async def _copy_to(self, final_name: str, digest: str) -> None:
@@ -616,24 +756,27 @@ class _Upload:
             await self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=self.target))
             self.completed_temp = False
 
-    async def abandon(self) -> None:
+    async def abort(self) -> None:
         """Leave nothing behind: abort the upload, delete a completed temporary object."""
-        for task in self.in_flight:
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.gather(*self.in_flight, return_exceptions=True)
-        self.in_flight = set()
-        upload_id, self.upload_id = self.upload_id, None
-        try:
-            if upload_id is not None:
-                await self._call(
-                    lambda: self.client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=self.target, UploadId=upload_id
+        self.done = True
+        self.buffer, self.free = bytearray(), []
+        with anyio.CancelScope(shield=True):
+            for task in self.in_flight:
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*self.in_flight, return_exceptions=True)
+            self.in_flight = set()
+            upload_id, self.upload_id = self.upload_id, None
+            try:
+                if upload_id is not None:
+                    await self._call(
+                        lambda: self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=self.target, UploadId=upload_id
+                        )
                     )
-                )
-            await self._delete_temp()
-        except StorageError:
-            pass  # best effort: the original error matters more; lifecycle rules catch the rest
+                await self._delete_temp()
+            except StorageError:
+                pass  # best effort: the original error matters more; lifecycle rules do the rest
 
 
 def _is_bare_forbidden(exc: ClientError) -> bool:
