@@ -85,7 +85,7 @@ def create_app(
                 worker = InProcessWorker(rt.broker, threads=settings.worker_threads)
                 await worker.start()
             app.state.inprocess_worker = worker
-            rt.relay.start()
+            rt.start_background()
             if settings.secret_key is None and not settings.embedded:
                 log.warning(
                     "app.generated_secret_key",
@@ -101,7 +101,7 @@ def create_app(
             try:
                 yield
             finally:
-                await rt.relay.stop()
+                await rt.stop_background()
                 if worker is not None:
                     await worker.stop()
         finally:

@@ -19,6 +19,8 @@ import anyio.to_thread
 from dramatiq import Broker
 
 from arbitral.auth.tokens import VerifiedTokens
+from arbitral.cases.deadlines import DeadlineTicker
+from arbitral.clock import Clock, SystemClock
 from arbitral.db.engine import Database
 from arbitral.jobs.broker import build_broker, set_job_runtime
 from arbitral.jobs.outbox import Relay
@@ -45,6 +47,20 @@ class Runtime:
     rules: RuleBook
     secret_key: bytes = field(repr=False)
     key_encryption_key: bytes = field(repr=False)
+    clock: Clock = field(default_factory=SystemClock)
+    deadline_ticker: DeadlineTicker | None = field(default=None, repr=False)
+
+    def start_background(self) -> None:
+        """Start what runs behind a web or worker process: the outbox relay, the deadline sweep."""
+        self.relay.start()
+        if self.deadline_ticker is None:
+            self.deadline_ticker = DeadlineTicker(self, self.settings.deadline_sweep_s)
+        self.deadline_ticker.start()
+
+    async def stop_background(self) -> None:
+        if self.deadline_ticker is not None:
+            await self.deadline_ticker.stop()
+        await self.relay.stop()
 
     async def open(self) -> None:
         """Connect the database (pool on the running loop) and install the runtime for jobs."""
@@ -52,7 +68,7 @@ class Runtime:
         set_job_runtime(self)
 
     async def close(self) -> None:
-        await self.relay.stop()
+        await self.stop_background()
         await self.db.close()
         await self.store.close()
         await anyio.to_thread.run_sync(self.broker.close)

@@ -143,6 +143,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     worker_threads: int = 4
     relay_interval_s: float = 2.0
+    # How often each web and worker process fires the case deadlines that came due (0: never).
+    deadline_sweep_s: float = 30.0
 
     @property
     def embedded(self) -> bool:
@@ -246,6 +248,7 @@ class Settings:
             trusted_proxies=proxies,
             worker_threads=_int(env, f"{PREFIX}WORKER_THREADS", 4, minimum=1, maximum=256),
             relay_interval_s=_float(env, f"{PREFIX}RELAY_INTERVAL", 2.0, minimum=0.05),
+            deadline_sweep_s=_float(env, f"{PREFIX}DEADLINE_SWEEP_INTERVAL", 30.0, minimum=0.0),
         )
 
 
@@ -270,6 +273,7 @@ KNOWN_VARIABLES = frozenset(
         "TRUSTED_PROXIES",
         "WORKER_THREADS",
         "RELAY_INTERVAL",
+        "DEADLINE_SWEEP_INTERVAL",
     )
 )
 

@@ -69,3 +69,33 @@ async def run_hooks(uow: UnitOfWork, runtime: Runtime, event: Transitioned) -> N
     _load()
     for hook in _hooks.get(event.command, ()):
         await hook(uow, runtime, event)
+
+
+# -- deadlines ------------------------------------------------------------------------
+
+Expiry = Callable[["UnitOfWork", "Runtime", "TenantInfo", UUID, dict[str, Any]], Awaitable[None]]
+
+_expiry: dict[str, Expiry] = {}
+
+
+def on_expiry(deadline: str) -> Callable[[Expiry], Expiry]:
+    """Register what happens to a case when its deadline ``deadline`` expires (one handler).
+
+    The handler runs in the ``cases.deadline_expired`` job's transaction with the
+    case id and the deadline's payload; it checks the case still needs it (the fee
+    may have been paid a second before) and moves the case with
+    :func:`arbitral.cases.services.system_command`.
+    """
+
+    def register(fn: Expiry) -> Expiry:
+        if deadline in _expiry and _expiry[deadline] is not fn:
+            raise RuntimeError(f"the deadline {deadline!r} has a handler already")
+        _expiry[deadline] = fn
+        return fn
+
+    return register
+
+
+def expiry_handler(deadline: str) -> Expiry | None:
+    _load()
+    return _expiry.get(deadline)

@@ -50,6 +50,11 @@ class TribunalMemberOut(msgspec.Struct):
     appointed_at: datetime
 
 
+class DeadlineOut(msgspec.Struct):
+    name: str
+    due_at: datetime
+
+
 class CaseOut(msgspec.Struct):
     id: UUID
     number: str | None
@@ -68,6 +73,8 @@ class CaseOut(msgspec.Struct):
     # What the caller may do to the case now (commands of the state machine).
     allowed_commands: list[str]
     my_side: str | None
+    # The time limits running on the case now, soonest first.
+    deadlines: list[DeadlineOut] = []
 
 
 class CaseSummary(msgspec.Struct):

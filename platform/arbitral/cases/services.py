@@ -32,7 +32,7 @@ from arbitral.auth.domain import (
     Role,
     may_access_case,
 )
-from arbitral.cases import domain, hooks
+from arbitral.cases import deadlines, domain, hooks
 from arbitral.cases.domain import Actor, CaseState, Side, TransitionRefused
 from arbitral.cases.schemas import (
     Amendment,
@@ -42,6 +42,7 @@ from arbitral.cases.schemas import (
     CasePage,
     CaseSummary,
     CommandIn,
+    DeadlineOut,
     EventOut,
     PartyOut,
     TribunalMemberOut,
@@ -103,6 +104,7 @@ class LoadedCase:
     parties: list[dict[str, Any]]
     tribunal: list[dict[str, Any]]
     participation: CaseParticipation
+    deadlines: list[deadlines.Deadline]
 
     @property
     def id(self) -> UUID:
@@ -146,6 +148,7 @@ async def _load(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> LoadedCase |
         row=row,
         parties=parties,
         tribunal=tribunal,
+        deadlines=await deadlines.pending(uow, tenant_id, case_id),
         participation=domain.participation(
             claimants=accounts["claimant"],
             respondents=accounts["respondent"],
@@ -229,6 +232,7 @@ def case_out(principal: Principal, case: LoadedCase) -> CaseOut:
         ],
         allowed_commands=allowed_for(principal, case),
         my_side=side.value if side else None,
+        deadlines=[DeadlineOut(name=d.name, due_at=d.due_at) for d in case.deadlines],
     )
 
 

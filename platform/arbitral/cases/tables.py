@@ -142,3 +142,22 @@ class ExhibitView(Table, tablename="exhibit_view"):
     comment = Text(default="")
     recorded_by = Varchar(length=200)
     recorded_at = Timestamptz()
+
+
+class CaseDeadline(Table, tablename="case_deadline"):
+    """A time limit running on a case: when it expires, its job moves the case.
+
+    At most one pending deadline of a name per case (a partial unique index).
+    Met or superseded deadlines are cancelled, expired ones fired: the row stays.
+    """
+
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    case_id = UUID()
+    name = Varchar(length=40)
+    due_at = Timestamptz()
+    job = Varchar(length=100)
+    payload = JSON()
+    status = Varchar(length=16, default="pending")
+    created_at = Timestamptz()
+    settled_at = Timestamptz(null=True, default=None)

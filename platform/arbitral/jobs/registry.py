@@ -21,6 +21,7 @@ JOB_MODULES: list[str] = [
     "arbitral.notify.actors",
     "arbitral.custody.actors",
     "arbitral.ledger.actors",
+    "arbitral.cases.actors",
 ]
 
 

@@ -155,4 +155,4 @@ async def _refuse_pending_migrations(runtime: Any) -> None:
 
 
 async def _start_relay(runtime: Any) -> None:
-    runtime.relay.start()
+    runtime.start_background()

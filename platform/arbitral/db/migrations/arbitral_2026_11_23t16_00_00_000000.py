@@ -1952,6 +1952,226 @@ async def forwards():
         schema=None,
     )
 
+    manager.add_table(
+        class_name="CaseDeadline",
+        tablename="case_deadline",
+        schema=None,
+        columns=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="id",
+        db_column_name="id",
+        column_class_name="UUID",
+        column_class=UUID,
+        params={
+            "default": UUID4(),
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="tenant_id",
+        db_column_name="tenant_id",
+        column_class_name="UUID",
+        column_class=UUID,
+        params={
+            "default": UUID4(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="case_id",
+        db_column_name="case_id",
+        column_class_name="UUID",
+        column_class=UUID,
+        params={
+            "default": UUID4(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="name",
+        db_column_name="name",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 40,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="due_at",
+        db_column_name="due_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="job",
+        db_column_name="job",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="payload",
+        db_column_name="payload",
+        column_class_name="JSON",
+        column_class=JSON,
+        params={
+            "default": "{}",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="status",
+        db_column_name="status",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 16,
+            "default": "pending",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="created_at",
+        db_column_name="created_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CaseDeadline",
+        tablename="case_deadline",
+        column_name="settled_at",
+        db_column_name="settled_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
     return manager
 
 
@@ -1971,6 +2191,10 @@ SQL = [
     # Exhibit numbers per side, in the order of submission.
     "CREATE UNIQUE INDEX exhibit_number ON exhibit (tenant_id, case_id, side, seq)",
     "CREATE INDEX exhibit_view_exhibit ON exhibit_view (tenant_id, exhibit_id)",
+    # One running deadline of a name per case; the sweep finds the due ones by time.
+    "CREATE UNIQUE INDEX case_deadline_pending ON case_deadline (tenant_id, case_id, name) "
+    "WHERE status = 'pending'",
+    "CREATE INDEX case_deadline_due ON case_deadline (tenant_id, status, due_at)",
     # An exhibit is a file or an attested record, never both, never neither.
     # (PostgreSQL: a CHECK constraint below; SQLite cannot add one to a table.)
 ]
@@ -1994,6 +2218,7 @@ POSTGRES_SQL = [
     *tenant_owned("exhibit_view", references=[("case_id", "arb_case"), ("exhibit_id", "exhibit")]),
     "ALTER TABLE exhibit ADD CONSTRAINT exhibit_one_source CHECK "
     "((custody_object_id IS NULL) <> (custody_record_id IS NULL))",
+    *tenant_owned("case_deadline", references=[("case_id", "arb_case")]),
     *append_only_postgres("case_event"),
     *append_only_postgres("exhibit_view"),
 ]
