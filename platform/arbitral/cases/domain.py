@@ -157,6 +157,13 @@ COMMANDS: Final[Mapping[str, Command]] = {
         ),
         _cmd("amend", {CaseState.RETURNED}, CaseState.FILED, {Actor.FILER}, label_zh="补正"),
         _cmd(
+            "deem_withdrawn",
+            {CaseState.ACCEPTED},
+            CaseState.WITHDRAWN,
+            {Actor.SYSTEM},
+            label_zh="逾期未缴费按撤回处理",
+        ),
+        _cmd(
             "record_payment",
             {CaseState.ACCEPTED},
             CaseState.FEE_PAID,
