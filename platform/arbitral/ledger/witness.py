@@ -91,6 +91,7 @@ from arbitral.ledger.domain import (
     unb64,
 )
 from arbitral.ledger.domain import verify_receipt as verify_receipt_alone
+from arbitral.safejson import decode_json
 
 if TYPE_CHECKING:
     from arbitral.auth.domain import Principal
@@ -1085,7 +1086,7 @@ async def _fetch_json(
             f"{what}: GET {url} answered {response.status_code}: {response.text[:300]}"
         )
     try:
-        return response.json()
+        return decode_json(response.content)  # depth-checked: the server is not trusted
     except ValueError:
         raise WitnessFailure(f"{what}: GET {url} answered something that is not JSON") from None
 
