@@ -227,7 +227,9 @@ CASES: list[tuple[str, Any, str]] = [
         "rule_set.id: must be publisher/name in lowercase, e.g. gba-alliance/online-arbitration",
     ),
     ("rule_set.version", 1.0, 'rule_set.version: must be a string: write version = "1.0"'),
-    ("rule_set.version", "v1", "rule_set.version: 'v1' is not a version such as 1.0 or 1.2.3"),
+    ("rule_set.version", "v1", "rule_set.version: 'v1': must be MAJOR.MINOR, e.g. \"1.0\""),
+    # Rule sets have no patch versions: 1.2.3 names nothing that could be published.
+    ("rule_set.version", "1.2.3", "rule_set.version: '1.2.3': must be MAJOR.MINOR, e.g. \"1.0\""),
     ("rule_set.version", DELETE, "rule_set.version: missing"),
     ("rule_set.edition", "2026", "rule_set.edition: unknown key (known: id, version)"),
     # case numbers
@@ -435,7 +437,7 @@ def test_each_rule_names_the_file_the_key_and_the_problem(
         ("keys.ledger", "kms:azure/gzac/keys/ledger/78deebed173b48e48f55abf87ed4cf71"),
         ("case_number.format", "{year}-{seq}"),
         ("case_number.format", "{{GZ}}{year}{seq:d}"),
-        ("rule_set.version", "2.10.3"),
+        ("rule_set.version", "2.10"),
         ("locale", "en"),
         ("locale", "zh-Hans-CN"),
         ("retention.years", 100),

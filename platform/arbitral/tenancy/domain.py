@@ -32,6 +32,8 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from arbitral.rules.model import check_version
+
 # -- errors ----------------------------------------------------------------------
 
 
@@ -255,9 +257,6 @@ SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _LOCALE = re.compile(r"^(?P<lang>[a-z]{2,3})(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?$")
 _RULE_SET_ID = re.compile(r"^[a-z][a-z0-9-]{0,58}/[a-z][a-z0-9-]{0,58}$")
-_RULE_SET_VERSION = re.compile(
-    r"^(?:0|[1-9][0-9]{0,3})\.(?:0|[1-9][0-9]{0,3})(?:\.(?:0|[1-9][0-9]{0,3}))?$"
-)
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _KMS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:/_.+=@-]{0,255}$")
@@ -700,9 +699,9 @@ def _rule_set_version(c: _Checker, table: Mapping[str, Any] | None) -> str | Non
         return None
 
     def check(version: str) -> str | None:
-        if _RULE_SET_VERSION.match(version):
-            return None
-        return f"{version!r} is not a version such as 1.0 or 1.2.3"
+        # Rule sets are versioned MAJOR.MINOR (arbitral.rules.model.check_version).
+        problem = check_version(version)
+        return None if problem is None else f"{version!r}: {problem}"
 
     return c.matching(table, "rule_set.version", check, max_length=32)
 
