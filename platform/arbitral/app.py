@@ -20,7 +20,7 @@ from arbitral.auth.oauth_controllers import OAuthController, WellKnownController
 from arbitral.auth.oidc_controllers import OidcLoginController
 from arbitral.auth.otp_controllers import OtpController
 from arbitral.auth.platform_controllers import PlatformController
-from arbitral.cases.controllers import CaseController, ExhibitController
+from arbitral.cases.controllers import CaseController, DueProcessController, ExhibitController
 from arbitral.custody.controllers import CustodyController
 from arbitral.custody.record_controllers import CustodyRecordController
 from arbitral.db.migrate import migration_state
@@ -126,6 +126,7 @@ def create_app(
             CustodyController,
             CustodyRecordController,
             CaseController,
+            DueProcessController,
             ExhibitController,
             WitnessController,
             PublicLedgerController,

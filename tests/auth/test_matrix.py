@@ -34,6 +34,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/users/{user_id:uuid}/memberships"): {"role": "secretary"},
     ("POST", "/api/v1/api-clients/{client_id:str}/keys"): {"jwk": ed25519_key()[1]},
     ("POST", "/api/v1/cases/{case_id:uuid}/commands"): {"command": "accept"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/waivers"): {"period": "answer"},
     ("POST", "/api/v1/cases/{case_id:uuid}/amendment"): {"claim": {}},
     ("POST", "/api/v1/cases/{case_id:uuid}/tribunal"): {"user_id": str(uuid.uuid4())},
     ("POST", "/api/v1/cases/{case_id:uuid}/exhibits"): {

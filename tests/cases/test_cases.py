@@ -55,7 +55,11 @@ async def test_a_claimant_files_and_the_secretary_accepts(auth_world: World) -> 
     seen = await w.client.get(f"{URL}/{case['id']}", headers=respondent)
     assert seen.status_code == 200
     assert seen.json()["my_side"] == "respondent"
-    assert len(await events(w, case["id"], respondent)) == 2
+    assert [e["command"] for e in await events(w, case["id"], respondent)] == [
+        "file",
+        "accept",
+        "respondent_opened_file",
+    ]
 
 
 async def test_bad_claims_name_every_field_and_write_nothing(auth_world: World) -> None:

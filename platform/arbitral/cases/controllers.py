@@ -10,7 +10,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from arbitral.auth.domain import Permission, Principal
 from arbitral.auth.guards import principal_of, require
-from arbitral.cases import exhibits, services
+from arbitral.cases import due_process, exhibits, services
+from arbitral.cases.due_process import DueProcessRecord
 from arbitral.cases.schemas import (
     Amendment,
     AppointmentIn,
@@ -24,6 +25,8 @@ from arbitral.cases.schemas import (
     ExhibitOut,
     RulingIn,
     ViewIn,
+    WaiverIn,
+    WaiverOut,
 )
 
 AnyRequest = Request[Any, Any, Any]
@@ -120,6 +123,38 @@ class CaseController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[AppointmentIn]
     ) -> CaseOut:
         return await services.appoint(request.app.state.runtime, _principal(request), case_id, data)
+
+
+class DueProcessController(Controller):
+    path = "/api/v1/cases/{case_id:uuid}"
+    tags = ("cases",)
+
+    @get(
+        "/due-process",
+        opt=require(Permission.CASES_READ),
+        summary="The case's due-process record",
+        description=(
+            "What every award and court package carries: filing, service, every period given "
+            "to the respondent and how it ended (ran, met, waived), when the respondent first "
+            "opened the file, the evidence each side put in, and every transition with its actor."
+        ),
+    )
+    async def record(self, request: AnyRequest, case_id: FromPath[UUID]) -> DueProcessRecord:
+        return await due_process.record(request.app.state.runtime, _principal(request), case_id)
+
+    @post(
+        "/waivers",
+        opt=require(Permission.CASES_READ),
+        summary="The respondent personally gives up the rest of one of its periods",
+        status_code=200,
+    )
+    async def waive(
+        self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[WaiverIn]
+    ) -> WaiverOut:
+        running = await due_process.waive(
+            request.app.state.runtime, _principal(request), case_id, data.period
+        )
+        return WaiverOut(waived=data.period, still_running=running)
 
 
 class ExhibitController(Controller):

@@ -175,3 +175,12 @@ class ExhibitDownload(msgspec.Struct):
     sha256: str
     # For an attested record: the JWS as the platform signed it.
     jws: str | None = None
+
+
+class WaiverIn(msgspec.Struct, forbid_unknown_fields=True):
+    period: str
+
+
+class WaiverOut(msgspec.Struct):
+    waived: str
+    still_running: list[str]

@@ -32,7 +32,7 @@ from arbitral.auth.domain import (
     Role,
     may_access_case,
 )
-from arbitral.cases import deadlines, domain, hooks
+from arbitral.cases import deadlines, domain, due_process, hooks
 from arbitral.cases.domain import Actor, CaseState, Side, TransitionRefused
 from arbitral.cases.schemas import (
     Amendment,
@@ -548,7 +548,9 @@ async def file_case(runtime: Runtime, principal: Principal, filing: CaseFiling) 
 
 async def get_case(runtime: Runtime, principal: Principal, case_id: UUID) -> CaseOut:
     async with runtime.db.transaction(tenant_id=tenant_of(principal), readonly=True) as uow:
-        return case_out(principal, await access_case(uow, principal, case_id))
+        case = await access_case(uow, principal, case_id)
+    await due_process.note_respondent_opened(runtime, principal, case)
+    return case_out(principal, case)
 
 
 # -- commands ------------------------------------------------------------------------
@@ -677,6 +679,7 @@ async def _apply(
         raise TransitionNotAllowed(
             str(exc), extensions={"state": case.state.value, "allowed_commands": allowed}
         ) from None
+    await due_process.check(uow, case, command)
     await touch(uow, case, if_version=if_version)
     tenant_id = tenant.id
     event_data: dict[str, Any] = dict(extra or {})

@@ -34,6 +34,8 @@ class Case(Table, tablename="arb_case"):
     filed_by_client = Varchar(length=64, null=True, default=None)
     filed_at = Timestamptz()
     updated_at = Timestamptz()
+    # When the respondent side first opened the file (the due-process record shows it).
+    respondent_opened_at = Timestamptz(null=True, default=None)
     # Bumped by every command; two racing commands cannot both apply.
     version = Integer(default=1)
 
@@ -74,6 +76,8 @@ class TribunalMember(Table, tablename="tribunal_member"):
     role = Varchar(length=16)
     appointed_at = Timestamptz()
     appointed_by = Varchar(length=200)
+    # How the seat was filled: claimant | respondent | agreement | commission.
+    chosen_by = Varchar(length=20, default="commission")
     released_at = Timestamptz(null=True, default=None)
     released_by = Varchar(length=200, null=True, default=None)
 

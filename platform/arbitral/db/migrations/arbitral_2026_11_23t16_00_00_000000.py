@@ -1248,6 +1248,27 @@ async def forwards():
     manager.add_column(
         table_class_name="Case",
         tablename="arb_case",
+        column_name="respondent_opened_at",
+        db_column_name="respondent_opened_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Case",
+        tablename="arb_case",
         column_name="version",
         db_column_name="version",
         column_class_name="Integer",

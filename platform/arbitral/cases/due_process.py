@@ -1,0 +1,293 @@
+"""Due process by construction: the guards no command can pass early, and the record.
+
+In 2018 the Supreme People's Court told courts to refuse enforcement of awards
+where the respondent's rights to be served, to challenge an arbitrator, to
+submit evidence and to defend were not actually guaranteed. So:
+
+* a case cannot leave the answer period, or reach "ready for award", while a
+  period given to the respondent is still running, unless the respondent
+  *personally* (not an agent, not the claimant) waived it;
+* nothing reaches "ready for award" unless service on the respondent was
+  completed (or deemed complete under the rules), as its history shows;
+* :func:`record` assembles the due-process record every award and court
+  package carries: filing, service, the periods given (with how each ended:
+  ran, met, waived), when the respondent first opened the file, the evidence
+  each side put in, the transitions and who made them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID
+
+import msgspec
+
+from arbitral.audit.services import record as audit
+from arbitral.auth.domain import Principal, PrincipalKind, Role
+from arbitral.cases import deadlines
+from arbitral.cases.domain import CaseState
+from arbitral.db.values import as_datetime, as_optional_datetime
+from arbitral.errors import FieldProblem, Forbidden, ProblemError, ValidationFailed
+from arbitral.identity.services import actor_of, tenant_of
+
+if TYPE_CHECKING:
+    from arbitral.cases.services import LoadedCase
+    from arbitral.db.uow import UnitOfWork
+    from arbitral.runtime import Runtime
+
+# The periods the rules give the respondent (deadline names): none may be cut short.
+RESPONDENT_PERIODS: Final = frozenset(
+    {"answer", "counterclaim", "evidence", "arbitrator_selection", "challenge"}
+)
+# The periods that must have run (or been waived) before each command.
+PERIODS_BEFORE: Final[Mapping[str, frozenset[str]]] = {
+    "close_pleadings": frozenset({"answer", "counterclaim"}),
+    "close_hearing": frozenset({"evidence"}),
+    "conclude_deliberation": RESPONDENT_PERIODS,
+}
+NEEDS_SERVICE: Final = frozenset(
+    {"close_pleadings", "constitute_tribunal", "open_hearing", "conclude_deliberation"}
+)
+
+
+class DueProcessRefused(ProblemError):
+    status = 409
+    slug = "due-process"
+    title = "Due process not yet given"
+
+
+class DeadlineOut(msgspec.Struct):
+    name: str
+    due_at: datetime
+    status: str  # pending, fired (ran its course), cancelled (met), waived, replaced
+    settled_at: datetime | None
+
+
+class EventRef(msgspec.Struct):
+    command: str
+    at: datetime
+    actor: str
+    actor_kind: str
+    data: dict[str, Any]
+
+
+class DueProcessRecord(msgspec.Struct):
+    case_id: UUID
+    number: str | None
+    rule_set: str
+    rule_set_version: str
+    state: str
+    filed_at: datetime
+    service: list[EventRef]
+    respondent_first_opened_at: datetime | None
+    periods: list[DeadlineOut]
+    waivers: list[EventRef]
+    exhibits: dict[str, int]
+    views: dict[str, int]
+    transitions: list[EventRef]
+
+
+async def _events(
+    uow: UnitOfWork, tenant_id: UUID, case_id: UUID, commands: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    rows = await uow.fetch(
+        "SELECT command, from_state, to_state, at, actor, actor_kind, data FROM case_event "
+        "WHERE tenant_id = {} AND case_id = {} ORDER BY seq",
+        tenant_id,
+        case_id,
+    )
+    return [r for r in rows if commands is None or r["command"] in commands]
+
+
+def _ref(row: Mapping[str, Any]) -> EventRef:
+    data = row["data"]
+    return EventRef(
+        command=str(row["command"]),
+        at=as_datetime(row["at"]),
+        actor=str(row["actor"]),
+        actor_kind=str(row["actor_kind"]),
+        data=json.loads(data) if isinstance(data, str) else dict(data),
+    )
+
+
+async def check(uow: UnitOfWork, case: LoadedCase, command: str) -> None:
+    """Refuse ``command`` (409, with the reason) while due process is not yet given."""
+    tenant_id = as_uuid_of(case)
+    if command in NEEDS_SERVICE:
+        served = await _events(uow, tenant_id, case.id, frozenset({"complete_service"}))
+        if not served:
+            raise DueProcessRefused(
+                "the respondent has not been served",
+                errors=[FieldProblem("$.command", "not_served", "serve the respondent first")],
+            )
+    names = PERIODS_BEFORE.get(command, frozenset())
+    running = [d for d in case.deadlines if d.name in names]
+    if running:
+        first = min(running, key=lambda d: d.due_at)
+        raise DueProcessRefused(
+            f"the {first.name} period runs until {first.due_at.isoformat()}",
+            errors=[
+                FieldProblem(
+                    "$.command",
+                    "period_running",
+                    f"{d.name} runs until {d.due_at.isoformat()}; only the respondent can waive it",
+                )
+                for d in running
+            ],
+            extensions={
+                "running": [{"name": d.name, "due_at": d.due_at.isoformat()} for d in running]
+            },
+        )
+
+
+def as_uuid_of(case: LoadedCase) -> UUID:
+    value = case.row["tenant_id"]
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+async def waive(runtime: Runtime, principal: Principal, case_id: UUID, period: str) -> list[str]:
+    """The respondent personally gives up the rest of one of its periods; what still runs."""
+    from arbitral.cases.services import access_case, append_event, touch
+
+    if period not in RESPONDENT_PERIODS:
+        raise ValidationFailed(
+            "not a period of the respondent",
+            errors=[
+                FieldProblem(
+                    "$.period", "choice", f"one of {', '.join(sorted(RESPONDENT_PERIODS))}"
+                )
+            ],
+        )
+    tenant_id = tenant_of(principal)
+    now = runtime.clock.now()
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        case = await access_case(uow, principal, case_id)
+        personally = (
+            principal.kind is PrincipalKind.USER
+            and principal.subject_id in case.participation.respondents
+            and bool(principal.roles & {Role.RESPONDENT, Role.CLAIMANT})
+        )
+        if not personally:
+            raise Forbidden(
+                "only the respondent personally waives its periods",
+                errors=[FieldProblem("$", "respondent", "log in as the respondent")],
+            )
+        await touch(uow, case)
+        if not await deadlines.cancel(uow, tenant_id, case_id, period, now=now, status="waived"):
+            raise DueProcessRefused(
+                f"no {period} period is running",
+                errors=[FieldProblem("$.period", "not_running", "nothing to waive")],
+            )
+        state = CaseState(str(case.row["state"]))
+        await append_event(
+            uow,
+            tenant_id,
+            case_id,
+            principal,
+            command="waive_period",
+            from_state=state,
+            to_state=state,
+            data={"period": period},
+        )
+        await audit(
+            uow,
+            tenant_id=tenant_id,
+            actor=actor_of(principal),
+            action="case.period_waived",
+            target_kind="case",
+            target_id=case_id,
+            detail={"period": period},
+        )
+        return [d.name for d in await deadlines.pending(uow, tenant_id, case_id)]
+
+
+async def note_respondent_opened(runtime: Runtime, principal: Principal, case: LoadedCase) -> None:
+    """The first time the respondent side opens the file: recorded once, in the history."""
+    from arbitral.cases.domain import Side, side_of
+    from arbitral.cases.services import append_event
+
+    if case.row.get("respondent_opened_at") is not None:
+        return
+    if side_of(principal, case.participation) is not Side.RESPONDENT:
+        return
+    tenant_id = tenant_of(principal)
+    now = runtime.clock.now()
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        rows = await uow.fetch(
+            "UPDATE arb_case SET respondent_opened_at = {} WHERE tenant_id = {} AND id = {} "
+            "AND respondent_opened_at IS NULL RETURNING id",
+            now,
+            tenant_id,
+            case.id,
+        )
+        if rows:
+            state = CaseState(str(case.row["state"]))
+            await append_event(
+                uow,
+                tenant_id,
+                case.id,
+                principal,
+                command="respondent_opened_file",
+                from_state=state,
+                to_state=state,
+            )
+
+
+async def record(runtime: Runtime, principal: Principal, case_id: UUID) -> DueProcessRecord:
+    from arbitral.cases.services import access_case
+
+    tenant_id = tenant_of(principal)
+    async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
+        case = await access_case(uow, principal, case_id)
+        events = await _events(uow, tenant_id, case_id)
+        periods = await uow.fetch(
+            "SELECT name, due_at, status, settled_at FROM case_deadline "
+            "WHERE tenant_id = {} AND case_id = {} ORDER BY created_at, name",
+            tenant_id,
+            case_id,
+        )
+        exhibits = await uow.fetch(
+            "SELECT side, count(*) AS n FROM exhibit WHERE tenant_id = {} AND case_id = {} "
+            "AND submitted_at IS NOT NULL GROUP BY side",
+            tenant_id,
+            case_id,
+        )
+        views = await uow.fetch(
+            "SELECT side, count(*) AS n FROM exhibit_view WHERE tenant_id = {} AND case_id = {} "
+            "GROUP BY side",
+            tenant_id,
+            case_id,
+        )
+    row = case.row
+    transitions = [e for e in events if e["from_state"] != e["to_state"] or e["command"] == "file"]
+    return DueProcessRecord(
+        case_id=case.id,
+        number=row["number"],
+        rule_set=str(row["rule_set"]),
+        rule_set_version=str(row["rule_set_version"]),
+        state=str(row["state"]),
+        filed_at=as_datetime(row["filed_at"]),
+        service=[
+            _ref(e)
+            for e in events
+            if e["command"] in {"complete_service"} or str(e["command"]).startswith("service_")
+        ],
+        respondent_first_opened_at=as_optional_datetime(row["respondent_opened_at"]),
+        periods=[
+            DeadlineOut(
+                name=str(p["name"]),
+                due_at=as_datetime(p["due_at"]),
+                status=str(p["status"]),
+                settled_at=as_optional_datetime(p["settled_at"]),
+            )
+            for p in periods
+            if p["status"] != "replaced"
+        ],
+        waivers=[_ref(e) for e in events if e["command"] == "waive_period"],
+        exhibits={str(r["side"]): int(r["n"]) for r in exhibits},
+        views={str(r["side"]): int(r["n"]) for r in views},
+        transitions=[_ref(e) for e in transitions],
+    )
