@@ -23,6 +23,7 @@ from arbitral.auth.platform_controllers import PlatformController
 from arbitral.cases.controllers import CaseController, DueProcessController, ExhibitController
 from arbitral.custody.controllers import CustodyController
 from arbitral.custody.record_controllers import CustodyRecordController
+from arbitral.custody.upload_controllers import CustodyUploadController
 from arbitral.db.migrate import migration_state
 from arbitral.health.controllers import HealthController
 from arbitral.identity.controllers import (
@@ -125,6 +126,7 @@ def create_app(
             AuditController,
             CustodyController,
             CustodyRecordController,
+            CustodyUploadController,
             CaseController,
             DueProcessController,
             ExhibitController,

@@ -16,6 +16,7 @@ from litestar.routes import HTTPRoute
 from arbitral.auth.domain import ClientKind, Principal, Role
 from arbitral.auth.guards import PUBLIC
 from arbitral.auth.platform import create_admin
+from arbitral.custody import uploads
 from arbitral.custody.services import UploadMeta, receive
 from arbitral.identity.schemas import PowerOfAttorneyCreate
 from arbitral.identity.services import create_power
@@ -111,7 +112,12 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
     )
     kid, record_uuid = await record_of(runtime, tenant)
     case_id, exhibit_id = await case_of(runtime, tenant)
+    upload = await uploads.create(
+        runtime, operator, uploads.UploadCreate("录音.wav", "录音", size=1 << 20, sha256="a" * 64)
+    )
     return {
+        "upload_id": str(upload.id),
+        "number": "1",
         "case_id": case_id,
         "exhibit_id": exhibit_id,
         "item_id": str(item.id),

@@ -1,4 +1,11 @@
-"""The scrub: every stored item re-hashed against its log entry, on a schedule.
+"""Custody jobs: the scrub, and the expiry of resumable uploads left unfinished.
+
+``custody.expire_uploads`` expires every open upload of the commission past its
+time: its parts are discarded, the session is marked expired and audited. It is
+queued when an upload opens (due just after that upload expires), and running it
+again, or for a commission with nothing stale, changes nothing.
+
+The scrub: every stored item re-hashed against its log entry, on a schedule.
 
 ``custody.scrub`` recomputes the tenant's transparency log from its leaves
 (every leaf hash, every stored subtree hash, every signed head) and re-reads
@@ -18,6 +25,7 @@ from uuid import UUID
 import structlog
 
 from arbitral.audit.services import Actor, record
+from arbitral.custody.uploads import EXPIRE_JOB, expire_stale
 from arbitral.jobs.registry import job
 from arbitral.jobs.runner import JobContext
 from arbitral.ledger.services import LedgerReport, verify_log
@@ -75,3 +83,13 @@ async def scrub(ctx: JobContext, every_hours: float | None = None) -> None:
         objects=report.objects_checked,
         problems=len(report.problems),
     )
+
+
+@job(EXPIRE_JOB, max_retries=5, min_backoff_ms=60_000, max_backoff_ms=600_000)
+async def expire_uploads(ctx: JobContext) -> None:
+    tenant_id = ctx.tenant_id
+    if tenant_id is None:
+        raise ValueError("custody.expire_uploads runs for a tenant")
+    await expire_stale(ctx.runtime, tenant_id)  # one transaction per upload, each idempotent
+    async with ctx.transaction():
+        pass  # the job's done mark

@@ -17,7 +17,7 @@ AnyRequest = Request[Any, Any, Any]
 DOWNLOAD_SECONDS = 300
 
 
-def _out(item: services.CustodyItem) -> CustodyItemOut:
+def item_out(item: services.CustodyItem) -> CustodyItemOut:
     return CustodyItemOut(
         id=item.id,
         sha256=item.sha256,
@@ -72,13 +72,13 @@ class CustodyController(Controller):
             declared_length=int(length) if length and length.isdigit() else None,
             declared_sha256=request.headers.get("x-content-sha256"),
         )
-        return Received(item=_out(item), receipt=receipt)
+        return Received(item=item_out(item), receipt=receipt)
 
     @get("/{item_id:uuid}", opt=require(Permission.TENANT_READ), summary="One item's record")
     async def show(self, request: AnyRequest, item_id: FromPath[UUID]) -> CustodyItemOut:
         principal = principal_of(request)
         assert principal is not None
-        return _out(await services.access_item(request.app.state.runtime, principal, item_id))
+        return item_out(await services.access_item(request.app.state.runtime, principal, item_id))
 
     @get(
         "/{item_id:uuid}/download",

@@ -170,7 +170,7 @@ class LocalObjectStore:
         self, namespace: str, name: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> AsyncIterator[bytes]:
         path = self.staging_path(namespace, name)
-        async for chunk in self._read(path, f"{namespace}/staging/{name}", chunk_size):
+        async for chunk in self._read(path, f".staging/{namespace}/{name}", chunk_size):
             yield chunk
 
     async def discard_staged(self, namespace: str, names: Iterable[str]) -> None:

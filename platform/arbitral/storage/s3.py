@@ -84,6 +84,7 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/octet-stream"
 COPY_PART_SIZE = 256 * 1024 * 1024
+STAGING = ".staging"
 _CREDENTIAL_CODES = frozenset(
     {
         "InvalidAccessKeyId",
@@ -262,10 +263,14 @@ class S3ObjectStore:
     # -- staging -----------------------------------------------------------------------
 
     def staging_name(self, namespace: str, name: str) -> str:
-        """The S3 object name of a staging object."""
+        """The S3 object name of a staging object: ``.staging/{namespace}/{name}``.
+
+        One prefix for every namespace (no namespace starts with a dot), so a single
+        lifecycle rule on ``{prefix}.staging/`` can expire what a crash left there.
+        """
         validate_namespace(namespace)
         validate_staging_name(name)
-        return f"{self.prefix}{namespace}/staging/{name}"
+        return f"{self.prefix}{STAGING}/{namespace}/{name}"
 
     async def stage(
         self,
@@ -286,7 +291,7 @@ class S3ObjectStore:
         self, namespace: str, name: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> AsyncIterator[bytes]:
         target = self.staging_name(namespace, name)
-        async for chunk in self._read(target, f"{namespace}/staging/{name}", chunk_size):
+        async for chunk in self._read(target, f".staging/{namespace}/{name}", chunk_size):
             yield chunk
 
     async def discard_staged(self, namespace: str, names: Iterable[str]) -> None:
