@@ -395,6 +395,7 @@ BENCHMARKS = {
     "storage": "arbitral.bench.storage:command",
     "auth": "arbitral.bench.auth:command",
     "custody": "arbitral.bench.custody:command",
+    "filing": "arbitral.bench.filing:command",
 }
 
 

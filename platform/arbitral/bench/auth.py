@@ -190,7 +190,7 @@ async def _tenant(runtime: Any, slug: str, host: str) -> Any:
             "rule_set_version, case_number_format, branding, retention_years, key_refs, revision, "
             "document_sha256, active, created_at, updated_at) "
             "VALUES ({}, {}, '基准', 'Bench', {}, 'Asia/Shanghai', 'zh-CN', "
-            "'gba-alliance/online-arbitration', '1.0', "
+            "'gba-alliance/online-arbitration', '1.2', "
             "{}, {}, 30, {}, 1, 'bench', {}, {}, {})",
             tenant_id,
             slug,
