@@ -131,6 +131,7 @@ async def _measure(
             env["ARBITRAL_DATABASE_URL"] = database_url
             env["ARBITRAL_MIGRATION_DATABASE_URL"] = owner_url or database_url
             env["ARBITRAL_KEY_ENCRYPTION_KEY"] = "YXJiaXRyYWwgYmVuY2ggYXV0aCBrZWsgMzIgYnl0ZXM="
+            env["ARBITRAL_MESSAGE_SENDER"] = "console"  # no one to reach: the bench's parties
         settings = Settings.from_env(env)
         owner = Database(settings.migration_database)
         await owner.open()
@@ -165,7 +166,11 @@ async def _measure(
             await runtime.close()
         process = _start_server(env, port, Path(data) / "server.log")
         try:
-            limits = httpx.Limits(max_connections=max(clients, concurrency) + 4)
+            # Idle connections are dropped before the server's keep-alive timeout (5 s), so a
+            # request never races the server closing the connection it was sent on.
+            limits = httpx.Limits(
+                max_connections=max(clients, concurrency) + 4, keepalive_expiry=2.0
+            )
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits
             ) as http:
@@ -258,6 +263,9 @@ async def _measure(
                 read_ms: list[float] = []
                 await asyncio.gather(*(reader(floor_ms, True) for _ in range(clients)))
                 await asyncio.gather(*(reader(read_ms, False) for _ in range(clients)))
+        except Exception as exc:
+            tail = (Path(data) / "server.log").read_text(errors="replace")[-3000:]
+            raise click.ClickException(f"{type(exc).__name__}: {exc}\nserver log:\n{tail}") from exc
         finally:
             process.terminate()
             process.wait(timeout=30)
