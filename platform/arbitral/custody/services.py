@@ -238,6 +238,13 @@ class Spool:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.discard()
+
+    async def discard(self) -> None:
+        """Stop, close and remove the file (again: nothing to do).
+
+        Removed as soon as it has been read, its pages need never reach the disk.
+        """
         with anyio.CancelScope(shield=True):
             if self._task is not None and not self._task.done():
                 self._task.cancel()
@@ -390,6 +397,7 @@ async def take_in(
             media_type = await inspect_spool(spooled, meta, limits)
             try:
                 if writer is not None:
+                    await spool.discard()  # inspected: not needed while the store completes
                     stored = await writer.commit()
                 else:
                     stored = await runtime.store.put(
