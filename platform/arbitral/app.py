@@ -37,6 +37,7 @@ from arbitral.logs import configure_logging
 from arbitral.runtime import build_runtime
 from arbitral.settings import ConfigError, Settings
 from arbitral.storage.controllers import storage_routes
+from arbitral.tribunal.controllers import ArbitratorController, TribunalController
 from arbitral.web import EXCEPTION_HANDLERS, RejectNulMiddleware, RequestContextMiddleware
 
 log = structlog.get_logger(__name__)
@@ -130,6 +131,8 @@ def create_app(
             CaseController,
             DueProcessController,
             ExhibitController,
+            ArbitratorController,
+            TribunalController,
             WitnessController,
             PublicLedgerController,
             PlatformController,

@@ -18,6 +18,7 @@ TABLE_MODULES = [
     "arbitral.ledger.tables",
     "arbitral.custody.tables",
     "arbitral.cases.tables",
+    "arbitral.tribunal.tables",
 ]
 
 APP_CONFIG = AppConfig(

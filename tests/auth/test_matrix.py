@@ -25,6 +25,7 @@ from tests.cases.helpers import case_of
 from tests.custody.test_inspect import make_pdf
 from tests.custody.test_records import ed25519_key, record_of
 from tests.support.world import PASSWORD, Tenant, World
+from tests.tribunal.helpers import challenge_of
 
 # Path parameters that do not name an object of a tenant (checked separately).
 NOT_TENANT_OBJECTS = {"purpose"}
@@ -49,6 +50,21 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/exhibits/{exhibit_id:uuid}/ruling"): {
         "ruling": "admitted"
+    },
+    ("PATCH", "/api/v1/arbitrators/{user_id:uuid}"): {"accepting": False},
+    ("POST", "/api/v1/cases/{case_id:uuid}/tribunal/nominations"): {"user_id": str(uuid.uuid4())},
+    ("POST", "/api/v1/cases/{case_id:uuid}/tribunal/disclosure"): {"statement": "无"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/tribunal/constitute"): {},
+    ("POST", "/api/v1/cases/{case_id:uuid}/tribunal/challenges"): {
+        "user_id": str(uuid.uuid4()),
+        "grounds": "有利害关系",
+    },
+    (
+        "POST",
+        "/api/v1/cases/{case_id:uuid}/tribunal/challenges/{challenge_id:uuid}/decision",
+    ): {"outcome": "rejected", "reason": "理由不成立"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/tribunal/members/{user_id:uuid}/release"): {
+        "reason": "自行回避"
     },
 }
 
@@ -112,6 +128,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
     )
     kid, record_uuid = await record_of(runtime, tenant)
     case_id, exhibit_id = await case_of(runtime, tenant)
+    _, challenge_id = await challenge_of(runtime, tenant)
     upload = await uploads.create(
         runtime, operator, uploads.UploadCreate("录音.wav", "录音", size=1 << 20, sha256="a" * 64)
     )
@@ -120,6 +137,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
         "number": "1",
         "case_id": case_id,
         "exhibit_id": exhibit_id,
+        "challenge_id": challenge_id,
         "item_id": str(item.id),
         "kid": kid,
         "record_uuid": record_uuid,

@@ -16,6 +16,7 @@ from tests.cases.helpers import URL, accepted_case, command
 from tests.custody.test_inspect import make_pdf, make_png
 from tests.custody.test_records import payload_of, platform, push, registered_key, sign
 from tests.support.world import World
+from tests.tribunal.helpers import nominate, on_panel, seat_by_agreement, serve
 
 ITEMS = "/api/v1/custody/items"
 
@@ -182,19 +183,15 @@ async def test_views_of_the_other_side_and_the_tribunals_ruling(auth_world: Worl
     ruling = f"{exhibits_url(case['id'])}/{exhibit['id']}/ruling"
     outsider = await w.client.post(ruling, json={"ruling": "admitted"}, headers=who["arbitrator"])
     assert outsider.status_code == 404
-    appointed = await w.client.post(
-        f"{URL}/{case['id']}/tribunal",
-        json={"user_id": str(w.a.users[Role.ARBITRATOR])},
-        headers=who["secretary"],
-    )
-    assert appointed.status_code == 200, appointed.text
-    assert [m["role"] for m in appointed.json()["tribunal"]] == ["sole"]
-    not_an_arbitrator = await w.client.post(
-        f"{URL}/{case['id']}/tribunal",
-        json={"user_id": str(w.a.users[Role.CLAIMANT])},
-        headers=who["secretary"],
-    )
-    assert not_an_arbitrator.status_code == 422
+    # The parties choose the arbitrator from the panel once the respondent is served.
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    await on_panel(w, admin, w.a.users[Role.ARBITRATOR])
+    await serve(w, case["id"])
+    not_on_panel = await nominate(w, who["claimant"], case["id"], w.a.users[Role.CLAIMANT])
+    assert not_on_panel.status_code == 409
+    assert not_on_panel.json()["errors"][0]["rule"] == "not_on_panel"
+    appointed = await seat_by_agreement(w, who, case["id"], w.a.users[Role.ARBITRATOR])
+    assert [m["role"] for m in appointed["seats"]] == ["sole"]
     unexplained_no = await w.client.post(
         ruling, json={"ruling": "not_admitted"}, headers=who["arbitrator"]
     )
@@ -214,11 +211,12 @@ async def test_views_of_the_other_side_and_the_tribunals_ruling(auth_world: Worl
     history = await w.client.get(f"{URL}/{case['id']}/history", headers=who["claimant"])
     commands = [e["command"] for e in history.json()]
     assert commands[-4:] == [
-        "view_exhibit",
-        "view_exhibit",
+        "nominate_arbitrator",
+        "nominate_arbitrator",
         "appoint_arbitrator",
         "rule_on_exhibit",
     ]
+    assert commands.count("view_exhibit") == 2
 
 
 async def test_an_agent_acts_for_its_party(auth_world: World) -> None:

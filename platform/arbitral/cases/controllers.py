@@ -14,7 +14,6 @@ from arbitral.cases import due_process, exhibits, services
 from arbitral.cases.due_process import DueProcessRecord
 from arbitral.cases.schemas import (
     Amendment,
-    AppointmentIn,
     CaseFiling,
     CaseOut,
     CasePage,
@@ -112,17 +111,6 @@ class CaseController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[Amendment]
     ) -> CaseOut:
         return await services.amend(request.app.state.runtime, _principal(request), case_id, data)
-
-    @post(
-        "/{case_id:uuid}/tribunal",
-        opt=require(Permission.CASES_MANAGE),
-        summary="Put an arbitrator of the panel on the case's tribunal",
-        status_code=200,
-    )
-    async def appoint(
-        self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[AppointmentIn]
-    ) -> CaseOut:
-        return await services.appoint(request.app.state.runtime, _principal(request), case_id, data)
 
 
 class DueProcessController(Controller):

@@ -192,6 +192,14 @@ COMMANDS: Final[Mapping[str, Command]] = {
             label_zh="组成仲裁庭",
         ),
         _cmd(
+            "vacate_tribunal",
+            {CaseState.TRIBUNAL_CONSTITUTED},
+            CaseState.EVIDENCE_EXCHANGE,
+            {Actor.STAFF, Actor.SYSTEM},
+            needs_reason=True,
+            label_zh="仲裁员回避，重新组庭",
+        ),
+        _cmd(
             "open_hearing",
             {CaseState.TRIBUNAL_CONSTITUTED},
             CaseState.HEARING,

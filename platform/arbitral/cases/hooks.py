@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from arbitral.tenancy.services import TenantInfo
 
 # Modules whose import registers hooks (one per context that reacts to cases).
-HOOK_MODULES: list[str] = []
+HOOK_MODULES: list[str] = ["arbitral.tribunal.hooks"]
 
 
 @dataclass(frozen=True)

@@ -105,11 +105,6 @@ class EventOut(msgspec.Struct):
     data: dict[str, Any]
 
 
-class AppointmentIn(msgspec.Struct, forbid_unknown_fields=True):
-    user_id: UUID
-    role: str = "sole"  # sole | presiding | member
-
-
 class ExhibitCreate(msgspec.Struct, forbid_unknown_fields=True):
     """An exhibit from a file in custody (``item_id``) or an attested record (``record_id``)."""
 

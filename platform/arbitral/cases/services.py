@@ -36,7 +36,6 @@ from arbitral.cases import deadlines, domain, due_process, hooks
 from arbitral.cases.domain import Actor, CaseState, Side, TransitionRefused
 from arbitral.cases.schemas import (
     Amendment,
-    AppointmentIn,
     CaseFiling,
     CaseOut,
     CasePage,
@@ -49,7 +48,6 @@ from arbitral.cases.schemas import (
 )
 from arbitral.db.values import as_datetime, as_uuid
 from arbitral.errors import (
-    Conflict,
     FieldProblem,
     Forbidden,
     NotFound,
@@ -184,6 +182,14 @@ async def _agents(
                 as_uuid(row["principal_user_id"])
             )
     return found
+
+
+async def load_case(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> LoadedCase:
+    """The case, with no access check: for the platform's own use (hooks, timers)."""
+    case = await _load(uow, tenant_id, case_id)
+    if case is None:
+        raise NotFound("no such case")
+    return case
 
 
 async def access_case(uow: UnitOfWork, principal: Principal, case_id: UUID) -> LoadedCase:
@@ -651,6 +657,36 @@ async def system_command(
     )
 
 
+async def issue_command(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    principal: Principal,
+    case_id: UUID,
+    command: str,
+    *,
+    reason: str = "",
+    data: Mapping[str, Any] | None = None,
+) -> CaseState:
+    """A person's command that another context's use case checked first (in its transaction).
+
+    The tribunal context constitutes a tribunal this way once its own guard holds;
+    refused like any command when the state machine says no.
+    """
+    case = await access_case(uow, principal, case_id)
+    return await _apply(
+        uow,
+        runtime,
+        tenant,
+        case,
+        command,
+        domain.actors_of(principal, case.participation),
+        principal=principal,
+        reason=reason,
+        extra=data,
+    )
+
+
 async def _apply(
     uow: UnitOfWork,
     runtime: Runtime,
@@ -805,82 +841,6 @@ async def amend(runtime: Runtime, principal: Principal, case_id: UUID, data: Ame
             action="case.amended",
             target_kind="case",
             target_id=case_id,
-        )
-        return case_out(principal, await access_case(uow, principal, case_id))
-
-
-async def appoint(
-    runtime: Runtime, principal: Principal, case_id: UUID, data: AppointmentIn
-) -> CaseOut:
-    """Put an arbitrator of the commission's panel on the case's tribunal.
-
-    Issue 6's tribunal procedure (selection by the parties, disclosure, conflict
-    check, challenge) wraps this; on its own it records the appointment.
-    """
-    if data.role not in ("sole", "presiding", "member"):
-        raise ValidationFailed(
-            "unknown tribunal role",
-            errors=[FieldProblem("$.role", "choice", "one of sole, presiding, member")],
-        )
-    tenant_id = tenant_of(principal)
-    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
-        case = await access_case(uow, principal, case_id)
-        if Actor.STAFF not in domain.actors_of(principal, case.participation):
-            raise NotFound("no such case")
-        if case.state not in domain.PROCEEDINGS or case.state is CaseState.READY_FOR_AWARD:
-            raise TransitionNotAllowed(
-                f"a case that is {case.state.value} gets no arbitrator",
-                extensions={"state": case.state.value},
-            )
-        arbitrator = await uow.fetch(
-            "SELECT 1 AS ok FROM membership m JOIN tenant_user u "
-            "ON u.tenant_id = m.tenant_id AND u.id = m.user_id "
-            "WHERE m.tenant_id = {} AND m.user_id = {} AND m.role = {} "
-            "AND m.revoked_at IS NULL AND u.status = 'active'",
-            tenant_id,
-            data.user_id,
-            Role.ARBITRATOR.value,
-        )
-        if not arbitrator:
-            raise ValidationFailed(
-                "not an arbitrator of this commission",
-                errors=[FieldProblem("$.user_id", "arbitrator", "not on the panel")],
-            )
-        if data.user_id in case.participation.arbitrators:
-            raise Conflict(
-                "already on the tribunal",
-                errors=[FieldProblem("$.user_id", "unique", "already sits on this case")],
-            )
-        await touch(uow, case)
-        await uow.execute(
-            "INSERT INTO tribunal_member (id, tenant_id, case_id, user_id, role, appointed_at, "
-            "appointed_by) VALUES ({}, {}, {}, {}, {}, {}, {})",
-            uuid4(),
-            tenant_id,
-            case_id,
-            data.user_id,
-            data.role,
-            datetime.now(UTC),
-            principal.actor_id,
-        )
-        await append_event(
-            uow,
-            tenant_id,
-            case_id,
-            principal,
-            command="appoint_arbitrator",
-            from_state=case.state,
-            to_state=case.state,
-            data={"arbitrator": str(data.user_id), "role": data.role},
-        )
-        await record(
-            uow,
-            tenant_id=tenant_id,
-            actor=actor_of(principal),
-            action="case.arbitrator_appointed",
-            target_kind="case",
-            target_id=case_id,
-            detail={"arbitrator": str(data.user_id), "role": data.role},
         )
         return case_out(principal, await access_case(uow, principal, case_id))
 

@@ -12,7 +12,9 @@ The shape of a rule-set file (``rules/<alliance>/<name>/<version>.toml``)::
     [refunds]                  refunds on withdrawal (arbitral.rules.refunds; from 1.2)
     [case_types.<type>]        title_zh, title_en, templates = [...]
       fees                     { schedule = "<name>", discount = ..., counterclaim = ... }
-      procedure                tribunal size, arbitrator selection, hearing modes, rounds
+      procedure                tribunal size, arbitrator selection, hearing modes, rounds;
+                               optional repeat_claimant_cap / repeat_claimant_window_days
+                               (platform defaults: 30 cases within 365 days)
       time_limits              limits of this case type (override the shared ones)
       claim_form               fields and checks (arbitral.rules.claims)
       [[evidence]]             what each claim must come with
@@ -116,6 +118,13 @@ class TimeLimit:
         }
 
 
+# The platform's defaults for a rule set that does not state the repeat-claimant cap
+# (1.0 to 1.2 do not): an arbitrator sits on at most this many cases of one repeat
+# claimant (the same identity number, or the same lender) within the window.
+DEFAULT_REPEAT_CLAIMANT_CAP: Final = 30
+DEFAULT_REPEAT_CLAIMANT_WINDOW_DAYS: Final = 365
+
+
 @dataclass(frozen=True)
 class Procedure:
     tribunal_size: int
@@ -123,6 +132,9 @@ class Procedure:
     hearing_modes: tuple[str, ...]
     default_hearing_mode: str
     asynchronous_rounds: tuple[str, ...]
+    # Optional keys (platform defaults above when a rule set is silent).
+    repeat_claimant_cap: int = DEFAULT_REPEAT_CLAIMANT_CAP
+    repeat_claimant_window_days: int = DEFAULT_REPEAT_CLAIMANT_WINDOW_DAYS
 
 
 @dataclass(frozen=True)
@@ -523,6 +535,8 @@ def _procedure(c: Checker, table: Mapping[str, Any] | None, prefix: str) -> Proc
             "hearing_modes",
             "default_hearing_mode",
             "asynchronous_rounds",
+            "repeat_claimant_cap",
+            "repeat_claimant_window_days",
         ),
     )
     before = len(c.errors)
@@ -552,6 +566,15 @@ def _procedure(c: Checker, table: Mapping[str, Any] | None, prefix: str) -> Proc
                 c.error(join(prefix, "asynchronous_rounds"), f"{name!r}: lower_snake_case ASCII")
     elif "asynchronous_rounds" in table:
         c.error(join(prefix, "asynchronous_rounds"), "only asynchronous hearings have rounds")
+    cap = DEFAULT_REPEAT_CLAIMANT_CAP
+    if "repeat_claimant_cap" in table:
+        cap = c.integer(table, prefix, "repeat_claimant_cap", minimum=1, maximum=100_000) or cap
+    window = DEFAULT_REPEAT_CLAIMANT_WINDOW_DAYS
+    if "repeat_claimant_window_days" in table:
+        window = (
+            c.integer(table, prefix, "repeat_claimant_window_days", minimum=1, maximum=3660)
+            or window
+        )
     if (
         len(c.errors) > before
         or size is None
@@ -560,7 +583,7 @@ def _procedure(c: Checker, table: Mapping[str, Any] | None, prefix: str) -> Proc
         or default is None
     ):
         return None
-    return Procedure(size, selection, modes, default, rounds)
+    return Procedure(size, selection, modes, default, rounds, cap, window)
 
 
 def _evidence(c: Checker, table: Mapping[str, Any], prefix: str) -> tuple[EvidenceRequirement, ...]:

@@ -1,0 +1,1 @@
+"""The tribunal of a case: the panel, selection, appointment, disclosure and challenge."""
