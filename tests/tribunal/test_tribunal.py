@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from typing import Any
+
+import pytest
 
 from arbitral.auth.domain import Principal, Role
 from arbitral.cases import deadlines
 from arbitral.identity.schemas import PowerOfAttorneyCreate
 from arbitral.identity.services import create_power
+from arbitral.tribunal import services as tribunal_services
 from tests.cases.helpers import URL, accepted_case
 from tests.support.clock import FakeClock
 from tests.support.world import World
@@ -489,3 +493,43 @@ async def test_a_late_challenge_is_refused_and_a_rejected_one_recorded(
         return any(e["command"] == "challenge_period_ended" for e in events)
 
     await wait_for(ended)
+
+
+async def test_the_repeat_claimant_cap_and_a_release(
+    auth_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a cap of one recent case per claimant, an arbitrator who sat on this
+    claimant's case is refused the next one; a released member is replaced."""
+    w = auth_world
+    real = tribunal_services._procedure
+    monkeypatch.setattr(
+        tribunal_services,
+        "_procedure",
+        lambda runtime, case: dataclasses.replace(real(runtime, case), repeat_claimant_cap=1),
+    )
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    first, second = await panel(w, admin, 2)
+    earlier, who = await served_case(w)
+    await seat_by_agreement(w, who, earlier["id"], first)
+    case, who = await served_case(w)
+    refused = await nominate(w, who["claimant"], case["id"], first)
+    assert refused.status_code == 409
+    assert [e["rule"] for e in refused.json()["errors"]] == ["repeat_claimant_cap"]
+    listed = (
+        await w.client.get(tribunal_url(case["id"], "/candidates"), headers=who["secretary"])
+    ).json()
+    assert {c["user_id"]: c["repeat_count"] for c in listed} == {str(first): 1, str(second): 0}
+    await seat_by_agreement(w, who, case["id"], second)
+    # The staff release the member (say, a conflict came to light); the parties chose
+    # that seat, so they choose again, and the released arbitrator is out of the choice.
+    released = await w.client.post(
+        tribunal_url(case["id"], f"/members/{second}/release"),
+        json={"reason": "仲裁员自行回避"},
+        headers=who["secretary"],
+    )
+    assert released.status_code == 200, released.text
+    assert released.json()["seats"] == []
+    assert released.json()["selection_until"] is not None
+    again = await nominate(w, who["claimant"], case["id"], second)
+    assert again.status_code == 409
+    assert "removed_from_case" in [e["rule"] for e in again.json()["errors"]]
