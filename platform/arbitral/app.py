@@ -26,6 +26,7 @@ from arbitral.custody.record_controllers import CustodyRecordController
 from arbitral.custody.upload_controllers import CustodyUploadController
 from arbitral.db.migrate import migration_state
 from arbitral.health.controllers import HealthController
+from arbitral.hearings.controllers import HearingController
 from arbitral.identity.controllers import (
     MeController,
     PowerOfAttorneyController,
@@ -34,8 +35,10 @@ from arbitral.identity.controllers import (
 from arbitral.jobs.worker import InProcessWorker
 from arbitral.ledger.controllers import PublicLedgerController, WitnessController
 from arbitral.logs import configure_logging
+from arbitral.pleadings.controllers import AnswerController
 from arbitral.runtime import build_runtime
 from arbitral.settings import ConfigError, Settings
+from arbitral.settlement.controllers import SettlementController
 from arbitral.storage.controllers import storage_routes
 from arbitral.tribunal.controllers import ArbitratorController, TribunalController
 from arbitral.web import EXCEPTION_HANDLERS, RejectNulMiddleware, RequestContextMiddleware
@@ -131,6 +134,9 @@ def create_app(
             CaseController,
             DueProcessController,
             ExhibitController,
+            AnswerController,
+            HearingController,
+            SettlementController,
             ArbitratorController,
             TribunalController,
             WitnessController,

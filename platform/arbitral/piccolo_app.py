@@ -19,6 +19,9 @@ TABLE_MODULES = [
     "arbitral.custody.tables",
     "arbitral.cases.tables",
     "arbitral.tribunal.tables",
+    "arbitral.pleadings.tables",
+    "arbitral.hearings.tables",
+    "arbitral.settlement.tables",
 ]
 
 APP_CONFIG = AppConfig(

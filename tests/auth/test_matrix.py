@@ -24,6 +24,7 @@ from arbitral.ledger.witness import WitnessCreate, new_witness_key, register_wit
 from tests.cases.helpers import case_of
 from tests.custody.test_inspect import make_pdf
 from tests.custody.test_records import ed25519_key, record_of
+from tests.settlement.helpers import hearing_and_settlement_of
 from tests.support.world import PASSWORD, Tenant, World
 from tests.tribunal.helpers import challenge_of
 
@@ -51,6 +52,38 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/cases/{case_id:uuid}/exhibits/{exhibit_id:uuid}/ruling"): {
         "ruling": "admitted"
     },
+    ("POST", "/api/v1/cases/{case_id:uuid}/answer"): {"text": "答辩"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing"): {"mode": "documents"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing/posts"): {"kind": "argument", "text": "意见"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing/rounds/close"): {"round": "questioning"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing/sessions"): {
+        "starts_at": "2030-01-07T09:00:00+08:00",
+        "ends_at": "2030-01-07T10:00:00+08:00",
+        "link": "https://video.example.cn/room/1",
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing/sessions/{session_id:uuid}/outcome"): {
+        "outcome": "held"
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing/close"): {},
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing/deliberation"): {},
+    ("POST", "/api/v1/cases/{case_id:uuid}/settlement/offers"): {"terms": "退款"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/settlement/offers/{offer_id:uuid}/decision"): {
+        "decision": "accept"
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/settlement/mediation"): {
+        "mediator_user_id": str(uuid.uuid4())
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/settlement/mediation/end"): {"result": "failed"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/settlement/agreements"): {
+        "text": "协议",
+        "outcome": "consent_award",
+    },
+    (
+        "POST",
+        "/api/v1/cases/{case_id:uuid}/settlement/agreements/{agreement_id:uuid}/signatures",
+    ): {"side": "claimant", "sha256": "0" * 64},
+    ("POST", "/api/v1/cases/{case_id:uuid}/settlement/agreements/{agreement_id:uuid}/record"): {},
+    ("POST", "/api/v1/cases/{case_id:uuid}/settlement/agreements/{agreement_id:uuid}/withdraw"): {},
     ("PATCH", "/api/v1/arbitrators/{user_id:uuid}"): {"accepting": False},
     ("POST", "/api/v1/cases/{case_id:uuid}/tribunal/nominations"): {"user_id": str(uuid.uuid4())},
     ("POST", "/api/v1/cases/{case_id:uuid}/tribunal/disclosure"): {"statement": "无"},
@@ -129,6 +162,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
     kid, record_uuid = await record_of(runtime, tenant)
     case_id, exhibit_id = await case_of(runtime, tenant)
     _, challenge_id = await challenge_of(runtime, tenant)
+    settlement_ids = await hearing_and_settlement_of(runtime, tenant.id, case_id)
     upload = await uploads.create(
         runtime, operator, uploads.UploadCreate("录音.wav", "录音", size=1 << 20, sha256="a" * 64)
     )
@@ -138,6 +172,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
         "case_id": case_id,
         "exhibit_id": exhibit_id,
         "challenge_id": challenge_id,
+        **settlement_ids,
         "item_id": str(item.id),
         "kid": kid,
         "record_uuid": record_uuid,

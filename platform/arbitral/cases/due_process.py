@@ -74,6 +74,28 @@ class EventRef(msgspec.Struct):
     data: dict[str, Any]
 
 
+class HearingRoundRef(msgspec.Struct):
+    round: str
+    opened_at: datetime
+    closes_at: str | None
+    closed_at: datetime | None
+    closed_by: str | None  # "deadline" (its hours ran out) or "tribunal"
+
+
+class HearingRecord(msgspec.Struct):
+    """The hearing opportunities given and used, from the case's history."""
+
+    mode: str | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    rounds: list[HearingRoundRef]
+    # Posts of the asynchronous hearing per speaker (claimant, respondent, tribunal).
+    posts: dict[str, int]
+    # Each side's closing statement: does it accept mediation?
+    accepts_mediation: dict[str, bool]
+    video_sessions: list[EventRef]
+
+
 class DueProcessRecord(msgspec.Struct):
     case_id: UUID
     number: str | None
@@ -88,6 +110,10 @@ class DueProcessRecord(msgspec.Struct):
     exhibits: dict[str, int]
     views: dict[str, int]
     transitions: list[EventRef]
+    # The answer period ran out without an answer: the case proceeded in default.
+    respondent_in_default: bool = False
+    answered_at: datetime | None = None
+    hearing: HearingRecord | None = None
 
 
 async def _events(
@@ -290,4 +316,50 @@ async def record(runtime: Runtime, principal: Principal, case_id: UUID) -> DuePr
         exhibits={str(r["side"]): int(r["n"]) for r in exhibits},
         views={str(r["side"]): int(r["n"]) for r in views},
         transitions=[_ref(e) for e in transitions],
+        respondent_in_default=any(e["command"] == "respondent_in_default" for e in events),
+        answered_at=next((as_datetime(e["at"]) for e in events if e["command"] == "answer"), None),
+        hearing=_hearing_record([_ref(e) for e in events]),
+    )
+
+
+def _hearing_record(events: list[EventRef]) -> HearingRecord | None:
+    """The hearing section of the record, from the history events the hearing wrote."""
+    opened = next((e for e in events if e.command == "open_hearing"), None)
+    if opened is None:
+        return None
+    rounds: list[HearingRoundRef] = []
+    posts: dict[str, int] = {}
+    wishes: dict[str, bool] = {}
+    for e in events:
+        if e.command == "hearing_round_opened":
+            rounds.append(
+                HearingRoundRef(
+                    round=str(e.data.get("round")),
+                    opened_at=e.at,
+                    closes_at=e.data.get("closes_at"),
+                    closed_at=None,
+                    closed_by=None,
+                )
+            )
+        elif e.command == "hearing_round_closed":
+            for r in rounds:
+                if r.round == e.data.get("round") and r.closed_at is None:
+                    r.closed_at = e.at
+                    r.closed_by = str(e.data.get("by"))
+        elif e.command == "hearing_post":
+            speaker = str(e.data.get("speaker"))
+            posts[speaker] = posts.get(speaker, 0) + 1
+            if e.data.get("kind") == "closing":
+                wishes[speaker] = bool(e.data.get("accepts_mediation"))
+    closed = next((e for e in events if e.command == "close_hearing"), None)
+    return HearingRecord(
+        mode=opened.data.get("mode"),
+        opened_at=opened.at,
+        closed_at=closed.at if closed else None,
+        rounds=rounds,
+        posts=posts,
+        accepts_mediation=wishes,
+        video_sessions=[
+            e for e in events if e.command in {"video_hearing_scheduled", "video_hearing_outcome"}
+        ],
     )

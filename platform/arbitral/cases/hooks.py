@@ -25,7 +25,11 @@ if TYPE_CHECKING:
     from arbitral.tenancy.services import TenantInfo
 
 # Modules whose import registers hooks (one per context that reacts to cases).
-HOOK_MODULES: list[str] = ["arbitral.tribunal.hooks"]
+HOOK_MODULES: list[str] = [
+    "arbitral.tribunal.hooks",
+    "arbitral.pleadings.hooks",
+    "arbitral.hearings.hooks",
+]
 
 
 @dataclass(frozen=True)

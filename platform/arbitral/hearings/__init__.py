@@ -1,0 +1,1 @@
+"""Hearings: documents only, asynchronous rounds, video sessions; then deliberation."""

@@ -1,0 +1,1 @@
+"""Pleadings: the respondent's answer, the answer/counterclaim/evidence periods, default."""

@@ -1,0 +1,41 @@
+"""What the pleadings context does when a case moves or one of its periods runs out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from arbitral.cases import hooks
+from arbitral.pleadings import domain, services
+
+if TYPE_CHECKING:
+    from arbitral.db.uow import UnitOfWork
+    from arbitral.runtime import Runtime
+    from arbitral.tenancy.services import TenantInfo
+
+
+@hooks.on_expiry(domain.ANSWER)
+async def answer_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, payload: dict[str, Any]
+) -> None:
+    await services.answer_expired(uow, runtime, tenant, case_id)
+
+
+@hooks.on_expiry(domain.COUNTERCLAIM)
+async def counterclaim_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, payload: dict[str, Any]
+) -> None:
+    await services.counterclaim_expired(uow, runtime, tenant, case_id)
+
+
+@hooks.on_expiry(domain.EVIDENCE)
+async def evidence_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, payload: dict[str, Any]
+) -> None:
+    await services.evidence_expired(uow, runtime, tenant, case_id)
+
+
+@hooks.after("close_pleadings")
+async def pleadings_closed(uow: UnitOfWork, runtime: Runtime, event: hooks.Transitioned) -> None:
+    """The periods the rule set runs from the close of the pleadings start."""
+    await services.start_periods_after_pleadings(uow, runtime, event.tenant, event.case_id)

@@ -1,0 +1,345 @@
+"""Use cases of the pleadings context: the answer, default, and the periods running out.
+
+The answer and counterclaim periods are scheduled by service of process when
+service completes; the evidence period by service too, or here when the rule
+set has it run from the close of the pleadings. What happens when each period
+runs out is decided here (:mod:`arbitral.pleadings.hooks` registers the
+handlers), in the expiry job's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID, uuid4
+
+from arbitral.audit.services import Actor as AuditActor
+from arbitral.audit.services import record
+from arbitral.auth.domain import Principal
+from arbitral.cases import deadlines
+from arbitral.cases import services as cases
+from arbitral.cases.domain import CLOSED, CaseState, Side, side_of
+from arbitral.db.values import as_datetime, as_uuid
+from arbitral.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
+from arbitral.identity.services import actor_of, tenant_of
+from arbitral.ledger import services as ledger
+from arbitral.pleadings import domain
+from arbitral.pleadings.schemas import AnswerIn, AnswerOut
+
+if TYPE_CHECKING:
+    from arbitral.db.uow import UnitOfWork
+    from arbitral.runtime import Runtime
+    from arbitral.tenancy.services import TenantInfo
+
+SYSTEM: Final = "deadlines"
+DEFAULT_EVENT: Final = "respondent_in_default"
+
+
+async def lock_case(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> None:
+    """Wait for any other transaction on the case, so that what is read next is current."""
+    if uow.is_postgres:
+        await uow.fetch(
+            "SELECT id FROM arb_case WHERE tenant_id = {} AND id = {} FOR UPDATE",
+            tenant_id,
+            case_id,
+        )
+
+
+def _answer_out(row: Mapping[str, Any]) -> AnswerOut:
+    ids = row["exhibit_ids"]
+    return AnswerOut(
+        id=as_uuid(row["id"]),
+        case_id=as_uuid(row["case_id"]),
+        text=str(row["text"]),
+        sha256=str(row["sha256"]),
+        exhibit_ids=[UUID(str(i)) for i in (json.loads(ids) if isinstance(ids, str) else ids)],
+        submitted_by=str(row["submitted_by"]),
+        submitted_at=as_datetime(row["submitted_at"]),
+    )
+
+
+async def _answer_row(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> dict[str, Any] | None:
+    rows = await uow.fetch(
+        "SELECT * FROM case_answer WHERE tenant_id = {} AND case_id = {}", tenant_id, case_id
+    )
+    return rows[0] if rows else None
+
+
+async def _check_exhibits(
+    uow: UnitOfWork, tenant_id: UUID, case_id: UUID, exhibit_ids: list[UUID]
+) -> None:
+    """Each exhibit cited must be a submitted exhibit of the respondent's side of this case."""
+    problems: list[FieldProblem] = []
+    for i, exhibit_id in enumerate(exhibit_ids):
+        rows = await uow.fetch(
+            "SELECT side, submitted_at FROM exhibit WHERE tenant_id = {} AND case_id = {} "
+            "AND id = {}",
+            tenant_id,
+            case_id,
+            exhibit_id,
+        )
+        field = f"$.exhibit_ids[{i}]"
+        if not rows or rows[0]["side"] != Side.RESPONDENT.value:
+            problems.append(FieldProblem(field, "exhibit", "not an exhibit of your side here"))
+        elif rows[0]["submitted_at"] is None:
+            problems.append(FieldProblem(field, "submitted", "submit the exhibit first"))
+    if problems:
+        raise ValidationFailed("the answer cites exhibits it cannot", errors=problems)
+
+
+async def submit_answer(
+    runtime: Runtime, principal: Principal, case_id: UUID, data: AnswerIn
+) -> AnswerOut:
+    """The respondent side answers within the answer period, which is thereby met."""
+    problems = domain.answer_problems(data.text, data.exhibit_ids)
+    if problems:
+        raise ValidationFailed(
+            "the answer cannot be taken as given",
+            errors=[FieldProblem(f, r, m) for f, r, m in problems],
+        )
+    tenant_id = tenant_of(principal)
+    tenant = await runtime.tenants.by_id(tenant_id)
+    if tenant is None:
+        raise NotFound("no such commission")
+    now = runtime.clock.now()
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        await lock_case(uow, tenant_id, case_id)
+        case = await cases.access_case(uow, principal, case_id)
+        if side_of(principal, case.participation) is not Side.RESPONDENT:
+            raise Forbidden(
+                "only the respondent (or its agent) answers the claim",
+                errors=[FieldProblem("$", "respondent_side", "log in as the respondent")],
+            )
+        due = next((d.due_at for d in case.deadlines if d.name == domain.ANSWER), None)
+        refusal = domain.answer_refusal(now, due)
+        if refusal is None and await _answer_row(uow, tenant_id, case_id) is not None:
+            refusal = "the claim has been answered already"
+        if refusal is not None:
+            raise Conflict(
+                refusal,
+                errors=[FieldProblem("$", "answer_period", refusal)],
+                extensions={"state": case.state.value},
+            )
+        await _check_exhibits(uow, tenant_id, case_id, data.exhibit_ids)
+        await cases.touch(uow, case)
+        answer_id = uuid4()
+        digest = hashlib.sha256(data.text.encode()).hexdigest()
+        exhibits = [str(e) for e in data.exhibit_ids]
+        await uow.execute(
+            "INSERT INTO case_answer (id, tenant_id, case_id, text, sha256, exhibit_ids, "
+            "submitted_by, submitted_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
+            answer_id,
+            tenant_id,
+            case_id,
+            data.text,
+            digest,
+            json.dumps(exhibits),
+            principal.actor_id,
+            now,
+        )
+        await deadlines.cancel(uow, tenant_id, case_id, domain.ANSWER, now=now, status="cancelled")
+        detail = {"answer": str(answer_id), "sha256": digest, "exhibits": exhibits}
+        await cases.append_event(
+            uow,
+            tenant_id,
+            case_id,
+            principal,
+            command="answer",
+            from_state=case.state,
+            to_state=case.state,
+            data=detail,
+        )
+        await ledger.append(
+            uow,
+            tenant_id,
+            "case.answer",
+            {"case_id": str(case_id), "at": now.isoformat(), "by": principal.actor_id, **detail},
+        )
+        await record(
+            uow,
+            tenant_id=tenant_id,
+            actor=actor_of(principal),
+            action="case.answered",
+            target_kind="case",
+            target_id=case_id,
+            detail=detail,
+        )
+        # The counterclaim period may have ended already: then the pleadings close now.
+        await close_pleadings_if_over(uow, runtime, tenant, case_id, by="pleadings")
+        row = await _answer_row(uow, tenant_id, case_id)
+        assert row is not None
+        return _answer_out(row)
+
+
+async def get_answer(runtime: Runtime, principal: Principal, case_id: UUID) -> AnswerOut:
+    tenant_id = tenant_of(principal)
+    async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
+        await cases.access_case(uow, principal, case_id)
+        row = await _answer_row(uow, tenant_id, case_id)
+    if row is None:
+        raise NotFound("the claim has not been answered")
+    return _answer_out(row)
+
+
+# -- the periods running out -----------------------------------------------------------
+
+
+async def close_pleadings_if_over(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, *, by: str
+) -> bool:
+    """Move the case to the evidence exchange once the answer and counterclaim periods ended."""
+    case = await cases.load_case(uow, tenant.id, case_id)
+    if case.state is not CaseState.ANSWER_PERIOD:
+        return False
+    if not domain.pleadings_over(d.name for d in case.deadlines):
+        return False
+    await cases.system_command(
+        uow,
+        runtime,
+        tenant,
+        case_id,
+        "close_pleadings",
+        by=by,
+        data={"respondent_in_default": await in_default(uow, tenant.id, case_id)},
+    )
+    return True
+
+
+async def in_default(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> bool:
+    rows = await uow.fetch(
+        "SELECT 1 AS found FROM case_event WHERE tenant_id = {} AND case_id = {} AND command = {}",
+        tenant_id,
+        case_id,
+        DEFAULT_EVENT,
+    )
+    return bool(rows)
+
+
+async def answer_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
+) -> None:
+    """The answer period ran out: without an answer, the respondent is in default."""
+    await lock_case(uow, tenant.id, case_id)
+    case = await cases.load_case(uow, tenant.id, case_id)
+    if case.state in CLOSED:
+        return
+    answered = await _answer_row(uow, tenant.id, case_id) is not None
+    if not answered and not await in_default(uow, tenant.id, case_id):
+        now = runtime.clock.now()
+        await cases.append_event(
+            uow,
+            tenant.id,
+            case_id,
+            None,
+            command=DEFAULT_EVENT,
+            from_state=case.state,
+            to_state=case.state,
+            reason="the answer period ran out without an answer: the case proceeds in default",
+            system=SYSTEM,
+        )
+        await ledger.append(
+            uow,
+            tenant.id,
+            f"case.{DEFAULT_EVENT}",
+            {"case_id": str(case_id), "at": now.isoformat(), "by": SYSTEM},
+        )
+        await record(
+            uow,
+            tenant_id=tenant.id,
+            actor=AuditActor.system(SYSTEM),
+            action=f"case.{DEFAULT_EVENT}",
+            target_kind="case",
+            target_id=case_id,
+        )
+    await close_pleadings_if_over(uow, runtime, tenant, case_id, by=SYSTEM)
+
+
+async def counterclaim_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
+) -> None:
+    """The counterclaim period ran out (no counterclaim can come now)."""
+    await lock_case(uow, tenant.id, case_id)
+    case = await cases.load_case(uow, tenant.id, case_id)
+    if case.state in CLOSED:
+        return
+    await _period_ended(uow, case, domain.COUNTERCLAIM)
+    await close_pleadings_if_over(uow, runtime, tenant, case_id, by=SYSTEM)
+
+
+async def evidence_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
+) -> None:
+    """The evidence period ran out: recorded with what each side put in by then."""
+    await lock_case(uow, tenant.id, case_id)
+    case = await cases.load_case(uow, tenant.id, case_id)
+    if case.state in CLOSED:
+        return
+    rows = await uow.fetch(
+        "SELECT side, count(*) AS n FROM exhibit WHERE tenant_id = {} AND case_id = {} "
+        "AND submitted_at IS NOT NULL GROUP BY side",
+        tenant.id,
+        case_id,
+    )
+    counts = {str(r["side"]): int(r["n"]) for r in rows}
+    await _period_ended(
+        uow,
+        case,
+        domain.EVIDENCE,
+        {"exhibits": {s.value: counts.get(s.value, 0) for s in Side}},
+    )
+
+
+async def _period_ended(
+    uow: UnitOfWork,
+    case: cases.LoadedCase,
+    period: str,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    tenant_id = as_uuid(case.row["tenant_id"])
+    await cases.append_event(
+        uow,
+        tenant_id,
+        case.id,
+        None,
+        command=f"{period}_period_ended",
+        from_state=case.state,
+        to_state=case.state,
+        data={"period": period, **(data or {})},
+        system=SYSTEM,
+    )
+    await record(
+        uow,
+        tenant_id=tenant_id,
+        actor=AuditActor.system(SYSTEM),
+        action="case.period_ended",
+        target_kind="case",
+        target_id=case.id,
+        detail={"period": period, **(data or {})},
+    )
+
+
+async def start_periods_after_pleadings(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
+) -> list[str]:
+    """Schedule the periods the rule set runs from the close of the pleadings (the evidence
+    period, in some rule sets); their names."""
+    case = await cases.load_case(uow, tenant.id, case_id)
+    row = case.row
+    rules = runtime.rules.get(str(row["rule_set"]), str(row["rule_set_version"]))
+    limits = rules.case_type(str(row["case_type"])).time_limits
+    names = domain.limits_starting_at(
+        {n: t.starts_from for n, t in limits.items()}, domain.PLEADINGS_CLOSED
+    )
+    now = runtime.clock.now()
+    for name in names:
+        due = rules.deadline(
+            str(row["case_type"]),
+            name,
+            now,
+            zone=tenant.zone,
+            calendar=runtime.rules.calendar(rules.calendar),
+        ).ends_at
+        await deadlines.schedule(uow, tenant.id, case_id, name, due, now=now)
+    return names

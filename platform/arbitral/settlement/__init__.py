@@ -1,0 +1,1 @@
+"""Settlement: offers and counter-offers, mediation, the agreement signed by both sides."""
