@@ -37,6 +37,11 @@ from arbitral.ledger.controllers import PublicLedgerController, WitnessControlle
 from arbitral.logs import configure_logging
 from arbitral.pleadings.controllers import AnswerController
 from arbitral.runtime import build_runtime
+from arbitral.service.controllers import (
+    CaseServiceController,
+    InboxController,
+    SmsReportController,
+)
 from arbitral.settings import ConfigError, Settings
 from arbitral.settlement.controllers import SettlementController
 from arbitral.storage.controllers import storage_routes
@@ -134,6 +139,9 @@ def create_app(
             CaseController,
             DueProcessController,
             ExhibitController,
+            CaseServiceController,
+            InboxController,
+            SmsReportController,
             AnswerController,
             HearingController,
             SettlementController,

@@ -81,6 +81,7 @@ class LazyGroup(click.Group):
         "rules": "arbitral.rules.cli:command",
         "ledger": "arbitral.ledger.cli:command",
         "evidence": "arbitral.custody.cli:command",
+        "service": "arbitral.service.cli:command",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

@@ -118,6 +118,46 @@ class BrokerConfig:
 
 _BROKER_OPTIONS = {"namespace", "heartbeat_timeout_ms", "maintenance_chance"}
 
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """The SMTP server email goes through (arbitral.notify.smtp); the password by reference."""
+
+    variable: str
+    url: str
+    host: str
+    port: int
+    sender: str
+    tls: Literal["implicit", "required", "opportunistic", "off"]
+    username: str | None = None
+    password_ref: str | None = None
+    timeout_s: float = 30.0
+
+    @property
+    def display(self) -> str:
+        return redact_url(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSettings:
+    """The SMS gateway (arbitral.notify.aliyun); the secret and report token by reference."""
+
+    variable: str
+    url: str
+    kind: Literal["aliyun"]
+    endpoint: str
+    access_key_id: str
+    access_key_secret_ref: str
+    sign_name: str
+    template_code: str
+    template_param: str
+    region: str
+    report_token_ref: str
+
+    @property
+    def display(self) -> str:
+        return redact_url(self.url)
+
+
 LogFormat = Literal["json", "console"]
 
 
@@ -140,6 +180,10 @@ class Settings:
     tenants_dir: Path = Path("tenants")
     rules_dir: Path = Path("rules")
     message_sender: str = "console"
+    # The real channels ("channels" sender): email through SMTP, SMS through a gateway.
+    smtp: SmtpSettings | None = None
+    sms: SmsSettings | None = None
+    templates_dir: Path = Path("templates")
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     worker_threads: int = 4
     relay_interval_s: float = 2.0
@@ -224,10 +268,23 @@ class Settings:
             raise ConfigError(
                 sender_var,
                 "must be set when the database is PostgreSQL: 'console' writes messages, login "
-                "codes included, to the log (no SMS or email channel exists yet)",
+                "codes included, to the log; 'channels' sends them through ARBITRAL_SMTP_URL "
+                "and ARBITRAL_SMS_URL",
             )
-        if sender != "console":
-            raise ConfigError(sender_var, f"unknown sender {sender!r} (expected: console)")
+        if sender not in ("console", "channels"):
+            raise ConfigError(
+                sender_var, f"unknown sender {sender!r} (expected: console or channels)"
+            )
+        smtp_var, sms_var = f"{PREFIX}SMTP_URL", f"{PREFIX}SMS_URL"
+        smtp = parse_smtp_url(smtp_var, env[smtp_var]) if env.get(smtp_var) else None
+        sms = parse_sms_url(sms_var, env[sms_var]) if env.get(sms_var) else None
+        if sender == "channels" and smtp is None and sms is None:
+            raise ConfigError(
+                sender_var, f"'channels' needs {smtp_var}, {sms_var} or both to send through"
+            )
+        templates_dir = (
+            Path(env.get(f"{PREFIX}TEMPLATES_DIR") or "templates").expanduser().resolve()
+        )
 
         return cls(
             data_dir=data_dir,
@@ -245,6 +302,9 @@ class Settings:
             tenants_dir=tenants_dir,
             rules_dir=rules_dir,
             message_sender=sender,
+            smtp=smtp,
+            sms=sms,
+            templates_dir=templates_dir,
             trusted_proxies=proxies,
             worker_threads=_int(env, f"{PREFIX}WORKER_THREADS", 4, minimum=1, maximum=256),
             relay_interval_s=_float(env, f"{PREFIX}RELAY_INTERVAL", 2.0, minimum=0.05),
@@ -274,6 +334,9 @@ KNOWN_VARIABLES = frozenset(
         "WORKER_THREADS",
         "RELAY_INTERVAL",
         "DEADLINE_SWEEP_INTERVAL",
+        "SMTP_URL",
+        "SMS_URL",
+        "TEMPLATES_DIR",
     )
 )
 
@@ -450,6 +513,104 @@ def parse_storage_url(variable: str, url: str) -> StorageConfig:
         variable,
         f"unknown URL scheme {parts.scheme + ':' if parts.scheme else '(none)'} "
         "(expected file: or s3:)",
+    )
+
+
+_SECRET_REF = ("file:/", "env:")
+
+
+def _secret_ref(variable: str, options: Mapping[str, str], name: str) -> str:
+    value = options.get(name, "")
+    if not value:
+        raise ConfigError(variable, f"the option {name} is required")
+    if not value.startswith(_SECRET_REF):
+        raise ConfigError(
+            variable, f"{name} must be a reference (env:NAME or file:/absolute/path), not a secret"
+        )
+    return value
+
+
+def parse_smtp_url(variable: str, url: str) -> SmtpSettings:
+    """``smtp[s]://[user@]host[:port]?from=ADDRESS[&password=REF][&starttls=…][&timeout=S]``."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps"):
+        raise ConfigError(variable, f"unknown scheme {scheme!r} (expected smtp or smtps)")
+    if not parts.hostname:
+        raise ConfigError(variable, "names no SMTP host")
+    if parts.password:
+        raise ConfigError(variable, "give the password by reference (password=env:NAME)")
+    options = _query(variable, parts.query, {"from", "password", "starttls", "timeout"})
+    sender = options.get("from", "")
+    if "@" not in sender:
+        raise ConfigError(variable, "the option from (the sender's address) is required")
+    tls: Literal["implicit", "required", "opportunistic", "off"]
+    if scheme == "smtps":
+        if "starttls" in options:
+            raise ConfigError(variable, "smtps is TLS from the start; starttls does not apply")
+        tls = "implicit"
+    else:
+        mode = options.get("starttls", "required")
+        if mode not in ("required", "opportunistic", "off"):
+            raise ConfigError(variable, "starttls must be required, opportunistic or off")
+        tls = mode  # type: ignore[assignment]
+    try:
+        port = parts.port or (465 if scheme == "smtps" else 587)
+    except ValueError:
+        raise ConfigError(variable, "the port is not a number") from None
+    timeout = _int_option(variable, options, "timeout", 30)
+    return SmtpSettings(
+        variable=variable,
+        url=url,
+        host=parts.hostname,
+        port=port,
+        sender=sender,
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password_ref=_secret_ref(variable, options, "password") if "password" in options else None,
+        timeout_s=float(timeout or 30),
+    )
+
+
+def parse_sms_url(variable: str, url: str) -> SmsSettings:
+    """``aliyun[+http]://HOST[:PORT]?access_key_id=…&access_key_secret=REF&sign_name=…``
+    ``&template_code=…&report_token=REF[&template_param=content][&region=cn-hangzhou]``.
+
+    ``aliyun://dysmsapi.aliyuncs.com`` is Alibaba Cloud's SMS API over HTTPS;
+    ``aliyun+http://`` plain HTTP, for the stand-in gateway on loopback only.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("aliyun", "aliyun+http"):
+        raise ConfigError(variable, f"unknown SMS gateway {scheme!r} (expected aliyun)")
+    if not parts.hostname:
+        raise ConfigError(variable, "names no gateway host (aliyun://dysmsapi.aliyuncs.com)")
+    allowed = {
+        "access_key_id",
+        "access_key_secret",
+        "sign_name",
+        "template_code",
+        "template_param",
+        "region",
+        "report_token",
+    }
+    options = _query(variable, parts.query, allowed)
+    for name in ("access_key_id", "sign_name", "template_code"):
+        if not options.get(name):
+            raise ConfigError(variable, f"the option {name} is required")
+    http = "http" if scheme == "aliyun+http" else "https"
+    return SmsSettings(
+        variable=variable,
+        url=url,
+        kind="aliyun",
+        endpoint=f"{http}://{parts.netloc}{parts.path or '/'}",
+        access_key_id=options["access_key_id"],
+        access_key_secret_ref=_secret_ref(variable, options, "access_key_secret"),
+        sign_name=options["sign_name"],
+        template_code=options["template_code"],
+        template_param=options.get("template_param") or "content",
+        region=options.get("region") or "cn-hangzhou",
+        report_token_ref=_secret_ref(variable, options, "report_token"),
     )
 
 

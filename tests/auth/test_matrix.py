@@ -24,6 +24,7 @@ from arbitral.ledger.witness import WitnessCreate, new_witness_key, register_wit
 from tests.cases.helpers import case_of
 from tests.custody.test_inspect import make_pdf
 from tests.custody.test_records import ed25519_key, record_of
+from tests.service.helpers import inbox_item_of
 from tests.settlement.helpers import hearing_and_settlement_of
 from tests.support.world import PASSWORD, Tenant, World
 from tests.tribunal.helpers import challenge_of
@@ -51,6 +52,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/exhibits/{exhibit_id:uuid}/ruling"): {
         "ruling": "admitted"
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/service/record"): {
+        "request_id": str(uuid.uuid4()),
+        "method": "post",
+        "reason": "EMS 1234",
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/answer"): {"text": "答辩"},
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing"): {"mode": "documents"},
@@ -161,6 +167,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
     )
     kid, record_uuid = await record_of(runtime, tenant)
     case_id, exhibit_id = await case_of(runtime, tenant)
+    notice_id = await inbox_item_of(runtime, tenant, case_id)
     _, challenge_id = await challenge_of(runtime, tenant)
     settlement_ids = await hearing_and_settlement_of(runtime, tenant.id, case_id)
     upload = await uploads.create(
@@ -171,6 +178,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
         "number": "1",
         "case_id": case_id,
         "exhibit_id": exhibit_id,
+        "notice_id": notice_id,
         "challenge_id": challenge_id,
         **settlement_ids,
         "item_id": str(item.id),

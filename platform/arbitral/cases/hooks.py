@@ -29,6 +29,7 @@ HOOK_MODULES: list[str] = [
     "arbitral.tribunal.hooks",
     "arbitral.pleadings.hooks",
     "arbitral.hearings.hooks",
+    "arbitral.service.hooks",
 ]
 
 

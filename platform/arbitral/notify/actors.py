@@ -2,8 +2,10 @@
 
 ``notify.deliver`` runs at least once per message. It skips a message that is
 no longer pending, sends the rest with the message id as idempotency key and
-then, in the job's effect transaction, marks it sent, keeps the provider's
-reference and replaces the body with its redacted form. A failed send is
+then, in the job's effect transaction, marks it sent (an email the server
+accepted: delivered), keeps the provider's reference and replaces the body
+with its redacted form; the context that queued it hears of it
+(:func:`arbitral.notify.services.on_outcome`). A failed send is
 counted on the message (attempts, last error) in a transaction of its own and
 raised, so Dramatiq retries with backoff; after :data:`MAX_ATTEMPTS` (or at
 once for a permanent failure) the message is marked failed and redacted too.
@@ -11,7 +13,6 @@ once for a permanent failure) the message is marked failed and redacted too.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +23,7 @@ from arbitral.identity.domain import mask_destination
 from arbitral.jobs.registry import job
 from arbitral.jobs.runner import JobContext
 from arbitral.notify.domain import Channel, DeliveryError, MessageSender, redact
-from arbitral.notify.services import DELIVER_JOB, build_sender
+from arbitral.notify.services import DELIVER_JOB, announce_outcome, build_sender
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +34,9 @@ MAX_ATTEMPTS = 5
 
 @job(DELIVER_JOB, max_retries=MAX_ATTEMPTS * 2, min_backoff_ms=1_000, max_backoff_ms=60_000)
 async def deliver(ctx: JobContext, message_id: str) -> None:
-    await deliver_message(ctx, UUID(message_id), build_sender(ctx.runtime.settings))
+    tenant_id = ctx.tenant_id
+    sender = build_sender(ctx.runtime.settings, tenant_id=tenant_id)
+    await deliver_message(ctx, UUID(message_id), sender)
 
 
 async def deliver_message(ctx: JobContext, message_id: UUID, sender: MessageSender) -> str:
@@ -73,26 +76,39 @@ async def deliver_message(ctx: JobContext, message_id: UUID, sender: MessageSend
         )
         if permanent or attempts >= MAX_ATTEMPTS:
             async with ctx.transaction() as uow:
-                await uow.execute(
-                    "UPDATE outbound_message SET status = 'failed', body = {} "
-                    "WHERE tenant_id = {} AND id = {} AND status = 'pending'",
+                failed = await uow.fetch(
+                    "UPDATE outbound_message SET status = 'failed', body = {}, failed_at = {} "
+                    "WHERE tenant_id = {} AND id = {} AND status = 'pending' RETURNING id",
                     redact(message["purpose"], message["body"]),
+                    ctx.runtime.clock.now(),
                     tenant_id,
                     message_id,
                 )
+                if failed:
+                    await announce_outcome(uow, message["purpose"], message_id)
             return "failed"
         raise
+    # An email the mail server accepted has reached the recipient's mail system: delivered
+    # (the console delivers nothing). An SMS is sent; its delivery report comes later
+    # (notify.services.record_reports).
+    now = ctx.runtime.clock.now()
+    confirms: frozenset[Channel] = getattr(sender, "delivered_on_acceptance", frozenset())
+    status = "delivered" if channel in confirms else "sent"
     async with ctx.transaction() as uow:
-        await uow.execute(
-            "UPDATE outbound_message SET status = 'sent', sent_at = {}, provider_ref = {}, "
-            "body = {}, attempts = attempts + 1, last_error = NULL "
-            "WHERE tenant_id = {} AND id = {} AND status = 'pending'",
-            datetime.now(UTC),
+        sent = await uow.fetch(
+            "UPDATE outbound_message SET status = {}, sent_at = {}, delivered_at = {}, "
+            "provider_ref = {}, body = {}, attempts = attempts + 1, last_error = NULL "
+            "WHERE tenant_id = {} AND id = {} AND status = 'pending' RETURNING id",
+            status,
+            now,
+            now if status == "delivered" else None,
             provider_ref[:200],
             redact(message["purpose"], message["body"]),
             tenant_id,
             message_id,
         )
+        if sent:
+            await announce_outcome(uow, message["purpose"], message_id)
     return "sent"
 
 

@@ -21,3 +21,8 @@ class OutboundMessage(Table, tablename="outbound_message"):
     sent_at = Timestamptz(null=True, default=None)
     provider_ref = Varchar(length=200, null=True, default=None)
     last_error = Text(null=True, default=None)
+    # What the channel reported after sending (an SMS delivery report, the mail server's
+    # acceptance): status moves sent -> delivered or failed, once.
+    delivered_at = Timestamptz(null=True, default=None)
+    failed_at = Timestamptz(null=True, default=None)
+    report = Text(null=True, default=None)

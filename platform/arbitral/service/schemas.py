@@ -1,0 +1,83 @@
+"""Request and response types of the service API (service records, the portal inbox)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+
+class AttemptOut(msgspec.Struct):
+    step: int
+    channel: str
+    destination: str | None  # masked
+    status: str
+    started_at: datetime
+    wait_until: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    opened_at: datetime | None
+    failed_at: datetime | None
+    detail: str
+
+
+class CertificateOut(msgspec.Struct):
+    id: UUID
+    request_id: UUID
+    sha256: str
+    leaf_index: int
+    issued_at: datetime
+    record: dict[str, Any]
+    text: str
+
+
+class RequestOut(msgspec.Struct):
+    id: UUID
+    notice: str
+    title: str
+    party_id: UUID
+    recipient: str
+    status: str
+    step: int
+    basis: str | None
+    served_at: datetime | None
+    referred_at: datetime | None
+    note: str
+    rules: dict[str, Any] | None
+    text_sha256: str
+    attempts: list[AttemptOut]
+
+
+class CaseServiceOut(msgspec.Struct):
+    case_id: UUID
+    requests: list[RequestOut]
+    certificates: list[CertificateOut]
+
+
+class StaffServiceIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Service by other means (post, in person, public notice), recorded by a secretary."""
+
+    request_id: UUID
+    method: str
+    reason: str
+    served_at: datetime | None = None
+
+
+class InboxItemOut(msgspec.Struct):
+    id: UUID
+    case_id: UUID
+    notice: str
+    title: str
+    body: str
+    created_at: datetime
+    shown_at: datetime | None
+    opened_at: datetime | None
+
+
+class ReportAnswer(msgspec.Struct):
+    """The answer an SmsReport push expects: code 0 when received."""
+
+    code: int
+    msg: str
