@@ -155,6 +155,16 @@ async def test_a_report_twice_and_a_delivery_job_twice_have_one_effect(
         return await state_of(w, case_id, who["secretary"]) == "answer_period"
 
     await until(in_answer_period)
+
+    async def settled() -> bool:
+        # The claimant's acceptance notice goes on every channel at once: wait for its
+        # SMS report and its email too, so that nothing moves while this test looks.
+        found = await service_of(w, case_id, who["secretary"])
+        (acceptance,) = [r for r in found["requests"] if r["notice"] == "notice-of-acceptance"]
+        statuses = {a["channel"]: a["status"] for a in acceptance["attempts"]}
+        return statuses.get("sms") == statuses.get("email") == "delivered"
+
+    await until(settled)
     before = await service_of(w, case_id, who["secretary"])
     history_before = await w.client.get(f"{URL}/{case_id}/history", headers=who["secretary"])
     async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:
