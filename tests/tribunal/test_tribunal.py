@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from arbitral.auth.domain import Principal, Role
+from arbitral.auth.domain import ClientKind, Principal, Role
 from arbitral.cases import deadlines
 from arbitral.identity.schemas import PowerOfAttorneyCreate
 from arbitral.identity.services import create_power
 from arbitral.tribunal import services as tribunal_services
 from tests.cases.helpers import URL, accepted_case
+from tests.rules.test_claims import COMPANY_CODE, loan_claim
 from tests.support.clock import FakeClock
 from tests.support.world import World
 from tests.tribunal.helpers import (
@@ -533,3 +534,57 @@ async def test_the_repeat_claimant_cap_and_a_release(
     again = await nominate(w, who["claimant"], case["id"], second)
     assert again.status_code == 409
     assert "removed_from_case" in [e["rule"] for e in again.json()["errors"]]
+
+
+async def test_a_lenders_cases_are_appointed_by_the_commission_within_the_cap(
+    auth_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """online-loan: the commission appoints as soon as the respondent is served (no
+    time to choose); one lender is one repeat claimant, whatever its borrowers."""
+    w = auth_world
+    real = tribunal_services._procedure
+    monkeypatch.setattr(
+        tribunal_services,
+        "_procedure",
+        lambda runtime, case: dataclasses.replace(real(runtime, case), repeat_claimant_cap=1),
+    )
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    secretary = await w.login(w.a, Role.SECRETARY)
+    [only] = await panel(w, admin, 1, specialities=["online-loan"])
+    lender = {"authorization": f"Bearer {await w.token(w.a, ClientKind.LENDER)}"}
+    cases = []
+    for n in range(2):
+        claim = loan_claim(
+            claimant={
+                "kind": "company",
+                "name": "某某小额贷款有限公司",
+                "id_number": COMPANY_CODE,
+                "email": f"loans{n}@lender.example.cn",
+            }
+        )
+        filed = await w.client.post(
+            URL, json={"case_type": "online-loan", "claim": claim}, headers=lender
+        )
+        assert filed.status_code == 201, filed.text
+        accepted = await w.client.post(
+            f"{URL}/{filed.json()['id']}/commands", json={"command": "accept"}, headers=secretary
+        )
+        assert accepted.status_code == 200, accepted.text
+        cases.append(filed.json()["id"])
+    await serve(w, cases[0])
+    tribunal = (await w.client.get(tribunal_url(cases[0]), headers=secretary)).json()
+    assert tribunal["arbitrator_selection"] == "commission_appoints"
+    assert tribunal["selection_until"] is None
+    assert [(s["user_id"], s["chosen_by"]) for s in tribunal["seats"]] == [
+        (str(only), "commission")
+    ]
+    # The lender's second case: the only arbitrator has reached the cap for this lender.
+    await serve(w, cases[1])
+    second = (await w.client.get(tribunal_url(cases[1]), headers=secretary)).json()
+    assert second["seats"] == []
+    events = await history(w, secretary, cases[1])
+    assert [e["data"] for e in events if e["command"] == "appointment_needed"] == [
+        {"roles": ["sole"]}
+    ]
+    listed = (await w.client.get(tribunal_url(cases[1], "/candidates"), headers=secretary)).json()
+    assert [(c["repeat_count"], c["refusals"]) for c in listed] == [(1, ["repeat_claimant_cap"])]
