@@ -27,7 +27,7 @@ import msgspec
 
 from arbitral.audit.services import record as audit
 from arbitral.auth.domain import Principal, PrincipalKind, Role
-from arbitral.cases import deadlines
+from arbitral.cases import deadlines, hooks
 from arbitral.cases.domain import CaseState
 from arbitral.db.values import as_datetime, as_optional_datetime
 from arbitral.errors import FieldProblem, Forbidden, ProblemError, ValidationFailed
@@ -227,6 +227,22 @@ async def waive(runtime: Runtime, principal: Principal, case_id: UUID, period: s
             target_id=case_id,
             detail={"period": period},
         )
+        tenant = await runtime.tenants.by_id(tenant_id)
+        if tenant is not None:
+            # What a period's end moves on (the pleadings closing) moves on a waiver too.
+            await hooks.run_hooks(
+                uow,
+                runtime,
+                hooks.Transitioned(
+                    tenant=tenant,
+                    case_id=case_id,
+                    command="waive_period",
+                    from_state=state,
+                    to_state=state,
+                    actor=principal.actor_id,
+                    data={"period": period},
+                ),
+            )
         return [d.name for d in await deadlines.pending(uow, tenant_id, case_id)]
 
 

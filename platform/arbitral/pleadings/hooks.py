@@ -39,3 +39,11 @@ async def evidence_expired(
 async def pleadings_closed(uow: UnitOfWork, runtime: Runtime, event: hooks.Transitioned) -> None:
     """The periods the rule set runs from the close of the pleadings start."""
     await services.start_periods_after_pleadings(uow, runtime, event.tenant, event.case_id)
+
+
+@hooks.after("waive_period")
+async def period_waived(uow: UnitOfWork, runtime: Runtime, event: hooks.Transitioned) -> None:
+    """The respondent waived what was left of a period: the pleadings may be over now."""
+    await services.close_pleadings_if_over(
+        uow, runtime, event.tenant, event.case_id, by="respondent_waiver"
+    )
