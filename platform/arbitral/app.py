@@ -35,6 +35,7 @@ from arbitral.identity.controllers import (
 from arbitral.jobs.worker import InProcessWorker
 from arbitral.ledger.controllers import PublicLedgerController, WitnessController
 from arbitral.logs import configure_logging
+from arbitral.payments.controllers import InvoiceController, PaymentNotifyController
 from arbitral.pleadings.controllers import AnswerController
 from arbitral.runtime import build_runtime
 from arbitral.service.controllers import (
@@ -139,6 +140,8 @@ def create_app(
             CaseController,
             DueProcessController,
             ExhibitController,
+            InvoiceController,
+            PaymentNotifyController,
             CaseServiceController,
             InboxController,
             SmsReportController,

@@ -81,6 +81,7 @@ class LazyGroup(click.Group):
         "rules": "arbitral.rules.cli:command",
         "ledger": "arbitral.ledger.cli:command",
         "evidence": "arbitral.custody.cli:command",
+        "payments": "arbitral.payments.cli:command",
         "service": "arbitral.service.cli:command",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -116,8 +117,11 @@ def demo(host: str | None, port: int | None) -> None:
         click.echo(f"Applied {len(applied)} migration(s) to {settings.database.display}")
     accounts = asyncio.run(_prepare_demo(settings))
     from arbitral.demo import banner_lines
+    from arbitral.payments import sandbox
 
-    _serve(settings, banner=banner_lines(accounts, settings.public_url))
+    with sandbox.demo_sandbox(settings) as settings:  # the fees are paid on the sandbox
+        banner = banner_lines(accounts, settings.public_url) + sandbox.banner_lines(settings)
+        _serve(settings, banner=banner)
 
 
 async def _prepare_demo(settings: Settings) -> Any:

@@ -18,6 +18,7 @@ TABLE_MODULES = [
     "arbitral.ledger.tables",
     "arbitral.custody.tables",
     "arbitral.cases.tables",
+    "arbitral.payments.tables",
     "arbitral.service.tables",
     "arbitral.tribunal.tables",
     "arbitral.pleadings.tables",

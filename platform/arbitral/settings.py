@@ -118,6 +118,27 @@ class BrokerConfig:
 
 _BROKER_OPTIONS = {"namespace", "heartbeat_timeout_ms", "maintenance_chance"}
 
+
+@dataclass(frozen=True, slots=True)
+class PaymentConfig:
+    """The payment provider that collects the fees (arbitral.payments.provider).
+
+    Only references to the keys (``file:/absolute/path`` or ``env:NAME``), never the keys.
+    """
+
+    variable: str
+    url: str
+    kind: Literal["alipay"]
+    gateway: str
+    app_id: str
+    app_private_key_ref: str
+    alipay_public_key_ref: str
+
+    @property
+    def display(self) -> str:
+        return redact_url(self.url)
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     """The SMTP server email goes through (arbitral.notify.smtp); the password by reference."""
@@ -189,6 +210,8 @@ class Settings:
     relay_interval_s: float = 2.0
     # How often each web and worker process fires the case deadlines that came due (0: never).
     deadline_sweep_s: float = 30.0
+    # The provider that collects the fees (None: fees are assessed, nothing is collected online).
+    payment: PaymentConfig | None = None
 
     @property
     def embedded(self) -> bool:
@@ -309,6 +332,9 @@ class Settings:
             worker_threads=_int(env, f"{PREFIX}WORKER_THREADS", 4, minimum=1, maximum=256),
             relay_interval_s=_float(env, f"{PREFIX}RELAY_INTERVAL", 2.0, minimum=0.05),
             deadline_sweep_s=_float(env, f"{PREFIX}DEADLINE_SWEEP_INTERVAL", 30.0, minimum=0.0),
+            payment=parse_payment_url(
+                f"{PREFIX}PAYMENT_URL", env.get(f"{PREFIX}PAYMENT_URL") or "none"
+            ),
         )
 
 
@@ -334,6 +360,7 @@ KNOWN_VARIABLES = frozenset(
         "WORKER_THREADS",
         "RELAY_INTERVAL",
         "DEADLINE_SWEEP_INTERVAL",
+        "PAYMENT_URL",
         "SMTP_URL",
         "SMS_URL",
         "TEMPLATES_DIR",
@@ -611,6 +638,54 @@ def parse_sms_url(variable: str, url: str) -> SmsSettings:
         template_param=options.get("template_param") or "content",
         region=options.get("region") or "cn-hangzhou",
         report_token_ref=_secret_ref(variable, options, "report_token"),
+    )
+
+
+_REF = ("file:/", "env:")
+
+
+def parse_payment_url(variable: str, url: str) -> PaymentConfig | None:
+    """``none``, or ``alipay://HOST/PATH?app_id=…&app_private_key=REF&alipay_public_key=REF``.
+
+    ``alipay://`` calls the gateway over HTTPS; ``alipay+http://`` over plain HTTP, for
+    the sandbox provider (``arbitral payments sandbox``) only. REF is ``file:/path`` or
+    ``env:NAME``: the keys themselves never go into a setting.
+    """
+    if url.strip().lower() == "none":
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("alipay", "alipay+http"):
+        raise ConfigError(
+            variable, f"unknown payment provider {scheme!r} (expected none, alipay or alipay+http)"
+        )
+    if not parts.hostname:
+        raise ConfigError(
+            variable, "names no gateway host (alipay://openapi.alipay.com/gateway.do)"
+        )
+    options = dict(parse_qsl(parts.query))
+    unknown = sorted(set(options) - {"app_id", "app_private_key", "alipay_public_key"})
+    if unknown:
+        raise ConfigError(variable, f"unknown option {unknown[0]!r}")
+    for name in ("app_id", "app_private_key", "alipay_public_key"):
+        if not options.get(name):
+            raise ConfigError(variable, f"the option {name} is required")
+    if not options["app_id"].isalnum():
+        raise ConfigError(variable, "app_id must be letters and digits")
+    for name in ("app_private_key", "alipay_public_key"):
+        if not options[name].startswith(_REF):
+            raise ConfigError(
+                variable, f"{name} must be a reference (file:/absolute/path or env:NAME)"
+            )
+    http = "http" if scheme == "alipay+http" else "https"
+    return PaymentConfig(
+        variable=variable,
+        url=url,
+        kind="alipay",
+        gateway=f"{http}://{parts.netloc}{parts.path or '/gateway.do'}",
+        app_id=options["app_id"],
+        app_private_key_ref=options["app_private_key"],
+        alipay_public_key_ref=options["alipay_public_key"],
     )
 
 

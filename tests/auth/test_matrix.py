@@ -53,6 +53,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/cases/{case_id:uuid}/exhibits/{exhibit_id:uuid}/ruling"): {
         "ruling": "admitted"
     },
+    ("POST", "/api/v1/cases/{case_id:uuid}/invoice/refunds"): {"amount": "1.00", "reason": "r"},
     ("POST", "/api/v1/cases/{case_id:uuid}/service/record"): {
         "request_id": str(uuid.uuid4()),
         "method": "post",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # Modules whose import registers hooks (one per context that reacts to cases).
 HOOK_MODULES: list[str] = [
     "arbitral.tribunal.hooks",
+    "arbitral.payments.hooks",
     "arbitral.pleadings.hooks",
     "arbitral.hearings.hooks",
     "arbitral.service.hooks",

@@ -22,6 +22,7 @@ JOB_MODULES: list[str] = [
     "arbitral.custody.actors",
     "arbitral.ledger.actors",
     "arbitral.cases.actors",
+    "arbitral.payments.actors",
     "arbitral.service.actors",
 ]
 

@@ -1,0 +1,1 @@
+"""Fees and payment: invoices from the rule set, a payment provider, refunds."""
