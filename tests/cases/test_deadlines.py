@@ -18,6 +18,9 @@ from tests.support.world import World
 
 @pytest.fixture
 def clean_hooks() -> Iterator[None]:
+    # The contexts' hooks first: registered after the snapshot, they would be lost
+    # for the rest of the session (the modules are imported once).
+    hooks._load()
     saved_hooks = {k: list(v) for k, v in hooks._hooks.items()}
     saved_expiry = dict(hooks._expiry)
     yield

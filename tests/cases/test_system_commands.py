@@ -15,6 +15,9 @@ from tests.support.world import World
 
 @pytest.fixture
 def clean_hooks() -> Iterator[None]:
+    # The contexts' hooks first: registered after the snapshot, they would be lost
+    # for the rest of the session (the modules are imported once).
+    hooks._load()
     saved = {k: list(v) for k, v in hooks._hooks.items()}
     yield
     hooks._hooks.clear()
