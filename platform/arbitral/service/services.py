@@ -904,6 +904,9 @@ async def _certify(
     return digest
 
 
+SERVED_PERIODS: Final = ("counterclaim", "evidence")
+
+
 async def _maybe_complete_service(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
 ) -> None:
@@ -960,6 +963,34 @@ async def _maybe_complete_service(
             case_id,
             "answer",
             answer_due,
+            now=runtime.clock.now(),
+            payload={"served_at": served_at.isoformat()},
+        )
+    # The respondent's other periods that run from service (counterclaim, evidence): each
+    # its own deadline, so that none can be cut short (arbitral.cases.due_process). The
+    # choice of arbitrators is the tribunal context's.
+    limits = rules.case_type(str(case["case_type"])).time_limits
+    for name in SERVED_PERIODS:
+        limit = limits.get(name)
+        if limit is None or limit.starts_from != "notice_served":
+            continue
+        try:
+            due = rules.deadline(
+                str(case["case_type"]),
+                name,
+                served_at,
+                zone=tenant.zone,
+                calendar=runtime.rules.calendar(rules.calendar),
+            ).ends_at
+        except (UnknownRule, CalendarError) as exc:
+            log.warning("service.period_unknown", case_id=str(case_id), period=name, error=str(exc))
+            continue
+        await deadlines.schedule(
+            uow,
+            tenant_id,
+            case_id,
+            name,
+            due,
             now=runtime.clock.now(),
             payload={"served_at": served_at.isoformat()},
         )
