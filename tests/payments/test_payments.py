@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager as contextlib_asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,11 @@ from urllib.parse import urlencode
 
 import httpx
 
+from arbitral.auth.domain import Role
 from arbitral.cases import deadlines
 from arbitral.payments import alipay, services
 from arbitral.payments.provider import provider_for
-from tests.cases.helpers import URL, accepted_case, command
+from tests.cases.helpers import URL, accepted_case, command, file_case
 from tests.payments.conftest import APP_ID, PayWorld
 from tests.support.clock import FakeClock
 from tests.support.world import World
@@ -450,3 +451,17 @@ async def test_without_a_provider_fees_are_still_invoiced(auth_world: World) -> 
     assert (await invoice_of(w, who["claimant"], case["id"]))["status"] == "cancelled"
     shown = (await w.client.get(f"{URL}/{case['id']}", headers=who["claimant"])).json()
     assert "fee_payment" not in [d["name"] for d in shown["deadlines"]]
+
+
+async def test_no_fee_is_guessed_when_the_calendar_lacks_the_year(auth_world: World) -> None:
+    w = auth_world
+    who = {role: await w.login(w.a, Role(role)) for role in ("claimant", "secretary")}
+    case = await file_case(w, who["claimant"])
+    # Accepted on 2027-12-28: the period reaches into 2028, a year without a calendar file.
+    w.runtime.clock = FakeClock(datetime(2027, 12, 28, 2, 0, tzinfo=UTC))
+    response = await command(w, who["secretary"], case["id"], "accept")
+    assert response.status_code == 503, response.text
+    assert "calendar" in response.json()["detail"]
+    assert await state_of(w, who["claimant"], case["id"]) == "filed"
+    missing = await w.client.get(f"{URL}/{case['id']}/invoice", headers=who["claimant"])
+    assert missing.status_code == 404

@@ -43,6 +43,7 @@ from arbitral.errors import (
     NotFound,
     ServiceUnavailable,
     ValidationFailed,
+    first_line,
 )
 from arbitral.identity.services import actor_of, tenant_of
 from arbitral.payments import domain
@@ -61,6 +62,8 @@ from arbitral.payments.schemas import (
     RefundIn,
     RefundOut,
 )
+from arbitral.rules.calendar import CalendarError
+from arbitral.rules.model import UnknownRule
 
 if TYPE_CHECKING:
     from arbitral.db.uow import UnitOfWork
@@ -115,18 +118,25 @@ async def issue_invoice(
             case_id,
         )
     )[0]
-    rules = runtime.rules.get(str(case["rule_set"]), str(case["rule_set_version"]))
-    case_type = str(case["case_type"])
-    assessment = rules.assess_fee(case_type, _dec(case["amount_claimed"]))
     now = runtime.clock.now()
-    # The fee notice goes out with the notice of acceptance: the period runs from it.
-    due = rules.deadline(
-        case_type,
-        FEE_DEADLINE,
-        now,
-        zone=tenant.zone,
-        calendar=runtime.rules.calendars[rules.calendar],
-    ).ends_at
+    try:
+        rules = runtime.rules.get(str(case["rule_set"]), str(case["rule_set_version"]))
+        case_type = str(case["case_type"])
+        assessment = rules.assess_fee(case_type, _dec(case["amount_claimed"]))
+        # The fee notice goes out with the notice of acceptance: the period runs from it.
+        due = rules.deadline(
+            case_type,
+            FEE_DEADLINE,
+            now,
+            zone=tenant.zone,
+            calendar=runtime.rules.calendars[rules.calendar],
+        ).ends_at
+    except (UnknownRule, CalendarError, KeyError) as exc:
+        # Never a guessed fee or deadline: the acceptance waits until the rules are there.
+        log.error("payments.rules_unavailable", case_id=str(case_id), problem=str(exc))
+        raise ServiceUnavailable(
+            f"the fees cannot be assessed now ({first_line(exc)}); the case stays filed"
+        ) from None
     invoice_id = uuid4()
     lines = domain.lines_of(assessment)
     await uow.execute(
