@@ -588,3 +588,23 @@ async def test_a_lenders_cases_are_appointed_by_the_commission_within_the_cap(
     ]
     listed = (await w.client.get(tribunal_url(cases[1], "/candidates"), headers=secretary)).json()
     assert [(c["repeat_count"], c["refusals"]) for c in listed] == [(1, ["repeat_claimant_cap"])]
+
+
+async def test_the_respondent_waives_its_choice_and_the_commission_appoints(
+    auth_world: World,
+) -> None:
+    w = auth_world
+    admin = await w.login(w.a, Role.COMMISSION_ADMIN)
+    [arbitrator] = await panel(w, admin, 1)
+    case, who = await served_case(w)
+    waived = await w.client.post(
+        f"{URL}/{case['id']}/waivers",
+        json={"period": "arbitrator_selection"},
+        headers=who["respondent"],
+    )
+    assert waived.status_code == 200, waived.text
+    tribunal = (await w.client.get(tribunal_url(case["id"]), headers=who["respondent"])).json()
+    assert tribunal["selection_until"] is None
+    assert [(s["user_id"], s["chosen_by"]) for s in tribunal["seats"]] == [
+        (str(arbitrator), "commission")
+    ]

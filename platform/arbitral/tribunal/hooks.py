@@ -20,6 +20,13 @@ async def respondent_served(uow: UnitOfWork, runtime: Runtime, event: hooks.Tran
     await services.on_served(uow, runtime, event.tenant, event.case_id)
 
 
+@hooks.after("waive_period")
+async def selection_waived(uow: UnitOfWork, runtime: Runtime, event: hooks.Transitioned) -> None:
+    """The respondent gave up its time to choose: the commission appoints now."""
+    if event.data.get("period") == services.SELECTION:
+        await services.on_selection_expired(uow, runtime, event.tenant, event.case_id)
+
+
 @hooks.on_expiry(services.SELECTION)
 async def selection_expired(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, payload: dict[str, Any]
