@@ -168,3 +168,29 @@ async def test_waiving_the_last_period_closes_the_pleadings(auth_world: World) -
     assert history[-1]["command"] == "close_pleadings" or any(
         e["command"] == "close_pleadings" and e["actor"] == "respondent_waiver" for e in history
     )
+
+
+async def test_the_record_shows_each_notice_served_and_its_certificate(auth_world: World) -> None:
+    """The record's service carries the receipts (``notice_served``), not only completion."""
+    w = auth_world
+    w.runtime.clock = FakeClock()
+    case, who = await accepted_case(w)
+    await move(w, case["id"], "record_payment")  # the notice of arbitration goes out
+    service = (await w.client.get(f"{URL}/{case['id']}/service", headers=who["secretary"])).json()
+    (request,) = [r for r in service["requests"] if r["notice"] == "notice-of-arbitration"]
+    recorded = await w.client.post(
+        f"{URL}/{case['id']}/service/record",
+        json={"request_id": request["id"], "method": "post", "reason": "EMS 1234567 签收"},
+        headers=who["secretary"],
+    )
+    assert recorded.status_code == 200, recorded.text
+    (certificate,) = [
+        c for c in recorded.json()["certificates"] if c["request_id"] == request["id"]
+    ]
+    got = await w.client.get(f"{URL}/{case['id']}/due-process", headers=who["respondent"])
+    assert got.status_code == 200, got.text
+    service_events = got.json()["service"]
+    assert [e["command"] for e in service_events] == ["notice_served", "complete_service"]
+    served = service_events[0]["data"]
+    assert (served["request"], served["basis"]) == (request["id"], "staff")
+    assert served["certificate_sha256"] == certificate["sha256"]

@@ -48,6 +48,9 @@ PERIODS_BEFORE: Final[Mapping[str, frozenset[str]]] = {
     "close_hearing": frozenset({"evidence"}),
     "conclude_deliberation": RESPONDENT_PERIODS,
 }
+# The history events of service on the record: each notice served (with its certificate,
+# by the ladder or recorded by staff) and the service completed; ``service_*`` besides.
+SERVICE_EVENTS: Final = frozenset({"notice_served", "complete_service"})
 NEEDS_SERVICE: Final = frozenset(
     {"close_pleadings", "constitute_tribunal", "open_hearing", "conclude_deliberation"}
 )
@@ -315,7 +318,7 @@ async def record(runtime: Runtime, principal: Principal, case_id: UUID) -> DuePr
         service=[
             _ref(e)
             for e in events
-            if e["command"] in {"complete_service"} or str(e["command"]).startswith("service_")
+            if e["command"] in SERVICE_EVENTS or str(e["command"]).startswith("service_")
         ],
         respondent_first_opened_at=as_optional_datetime(row["respondent_opened_at"]),
         periods=[
