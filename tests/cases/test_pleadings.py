@@ -138,3 +138,34 @@ def test_answer_rules() -> None:
     ) == ["evidence"]
     x = uuid.uuid4()
     assert [p[1] for p in domain.answer_problems("", [x, x])] == ["required", "unique"]
+
+
+async def test_the_default_is_recorded_before_the_close_when_both_periods_end_together(
+    auth_world: World,
+) -> None:
+    """One sweep fires the answer and the counterclaim; the counterclaim's job runs first."""
+    from arbitral.pleadings import services as pleadings
+
+    w = auth_world
+    w.runtime.clock = FakeClock()
+    case, who = await served_case(w)
+    case_id = uuid.UUID(case["id"])
+    tenant = await w.runtime.tenants.by_id(w.a.id)
+    assert tenant is not None
+    async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:  # what the sweep does
+        await uow.execute(
+            "UPDATE case_deadline SET status = 'fired', settled_at = {} WHERE tenant_id = {} "
+            "AND case_id = {} AND status = 'pending' AND name IN ('answer', 'counterclaim')",
+            w.runtime.clock.now(),
+            w.a.id,
+            case_id,
+        )
+    for expired in (pleadings.counterclaim_expired, pleadings.answer_expired):
+        async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:
+            await expired(uow, w.runtime, tenant, case_id)
+    events = await history(w, case["id"], who["secretary"])
+    commands = [e["command"] for e in events]
+    assert commands.count("respondent_in_default") == 1
+    assert commands.index("respondent_in_default") < commands.index("close_pleadings")
+    closing = next(e for e in events if e["command"] == "close_pleadings")
+    assert closing["data"]["respondent_in_default"] is True

@@ -195,6 +195,9 @@ async def close_pleadings_if_over(
         return False
     if not domain.pleadings_over(d.name for d in case.deadlines):
         return False
+    # The answer period may have run out with its own job not yet run (both periods fired
+    # by one sweep, the counterclaim's job first): the default is recorded before the close.
+    await _record_default_if_unanswered(uow, runtime, tenant, case)
     await cases.system_command(
         uow,
         runtime,
@@ -225,6 +228,15 @@ async def answer_expired(
     case = await cases.load_case(uow, tenant.id, case_id)
     if case.state in CLOSED:
         return
+    await _record_default(uow, runtime, tenant, case)
+    await close_pleadings_if_over(uow, runtime, tenant, case_id, by=SYSTEM)
+
+
+async def _record_default(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case: cases.LoadedCase
+) -> None:
+    """The answer period ended unanswered: the default, recorded once."""
+    case_id = case.id
     answered = await _answer_row(uow, tenant.id, case_id) is not None
     if not answered and not await in_default(uow, tenant.id, case_id):
         now = runtime.clock.now()
@@ -253,7 +265,21 @@ async def answer_expired(
             target_kind="case",
             target_id=case_id,
         )
-    await close_pleadings_if_over(uow, runtime, tenant, case_id, by=SYSTEM)
+
+
+async def _record_default_if_unanswered(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case: cases.LoadedCase
+) -> None:
+    """The default, if the answer period ran its course (fired) and no answer came."""
+    rows = await uow.fetch(
+        "SELECT status FROM case_deadline WHERE tenant_id = {} AND case_id = {} AND name = {} "
+        "AND status <> 'replaced' ORDER BY created_at DESC LIMIT 1",
+        tenant.id,
+        case.id,
+        domain.ANSWER,
+    )
+    if rows and rows[0]["status"] == "fired":
+        await _record_default(uow, runtime, tenant, case)
 
 
 async def counterclaim_expired(
