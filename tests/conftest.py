@@ -81,6 +81,8 @@ def make_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "ARBITRAL_KEY_ENCRYPTION_KEY": TEST_KEK,
         "ARBITRAL_MESSAGE_SENDER": "console",
         "ARBITRAL_RULES_DIR": str(REPO_ROOT / "rules"),
+        # Tests move time themselves (FakeClock) and sweep the deadlines when they mean to.
+        "ARBITRAL_DEADLINE_SWEEP_INTERVAL": "0",
     }
     env.update({f"ARBITRAL_{key.upper()}": value for key, value in overrides.items()})
     return env

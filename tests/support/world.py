@@ -148,4 +148,12 @@ async def world(settings: Settings, *, migrate_first: bool = True) -> AsyncItera
         suffix = uuid.uuid4().hex[:6]
         a = await populate(runtime, f"a{suffix}", f"a{suffix}.arbitral.test")
         b = await populate(runtime, f"b{suffix}", f"b{suffix}.arbitral.test")
-        yield World(settings, app, client, a, b)
+        try:
+            yield World(settings, app, client, a, b)
+        finally:
+            # The PostgreSQL database is shared by the session's tests: a finished test's
+            # commissions go inactive, so no later deadline sweep fires their periods.
+            async with runtime.db.transaction() as uow:
+                await uow.execute(
+                    "UPDATE tenant SET active = {} WHERE id IN ({}, {})", False, a.id, b.id
+                )
