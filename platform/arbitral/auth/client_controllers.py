@@ -9,18 +9,12 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from arbitral.auth import client_keys, clients
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, require
 from arbitral.errors import NotFound
 from arbitral.identity.services import actor_of, tenant_of
 
 AnyRequest = Request[Any, Any, Any]
-
-
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None
-    return principal
 
 
 class ApiClientController(Controller):
@@ -29,7 +23,7 @@ class ApiClientController(Controller):
 
     @get("/", opt=require(Permission.API_CLIENTS_MANAGE), summary="The commission's API clients")
     async def list_clients(self, request: AnyRequest) -> list[clients.ApiClientOut]:
-        return await clients.list_clients(request.app.state.runtime, _principal(request))
+        return await clients.list_clients(request.app.state.runtime, current_principal(request))
 
     @post(
         "/",
@@ -39,13 +33,17 @@ class ApiClientController(Controller):
     async def create_client(
         self, request: AnyRequest, data: JSONBody[clients.ApiClientCreate]
     ) -> clients.ApiClientCreated:
-        return await clients.create_client(request.app.state.runtime, _principal(request), data)
+        return await clients.create_client(
+            request.app.state.runtime, current_principal(request), data
+        )
 
     @get("/{client_id:str}", opt=require(Permission.API_CLIENTS_MANAGE), summary="One API client")
     async def get_client(
         self, request: AnyRequest, client_id: FromPath[str]
     ) -> clients.ApiClientOut:
-        return await clients.get_client(request.app.state.runtime, _principal(request), client_id)
+        return await clients.get_client(
+            request.app.state.runtime, current_principal(request), client_id
+        )
 
     @post(
         "/{client_id:str}/secrets",
@@ -56,7 +54,7 @@ class ApiClientController(Controller):
         self, request: AnyRequest, client_id: FromPath[str]
     ) -> clients.SecretRotated:
         return await clients.rotate_secret(
-            request.app.state.runtime, _principal(request), client_id
+            request.app.state.runtime, current_principal(request), client_id
         )
 
     @delete(
@@ -69,7 +67,7 @@ class ApiClientController(Controller):
         self, request: AnyRequest, client_id: FromPath[str]
     ) -> clients.ApiClientOut:
         return await clients.disable_client(
-            request.app.state.runtime, _principal(request), client_id
+            request.app.state.runtime, current_principal(request), client_id
         )
 
     @post(
@@ -90,7 +88,7 @@ class ApiClientController(Controller):
         data: JSONBody[client_keys.ClientKeyCreate],
     ) -> client_keys.ClientKeyOut:
         return await client_keys.register_key(
-            request.app.state.runtime, _principal(request), client_id, data
+            request.app.state.runtime, current_principal(request), client_id, data
         )
 
     @get(
@@ -102,7 +100,7 @@ class ApiClientController(Controller):
         self, request: AnyRequest, client_id: FromPath[str]
     ) -> list[client_keys.ClientKeyOut]:
         return await client_keys.list_keys(
-            request.app.state.runtime, _principal(request), client_id
+            request.app.state.runtime, current_principal(request), client_id
         )
 
     @post(
@@ -115,7 +113,7 @@ class ApiClientController(Controller):
         self, request: AnyRequest, client_id: FromPath[str], kid: FromPath[str]
     ) -> client_keys.ClientKeyOut:
         return await client_keys.revoke_key(
-            request.app.state.runtime, _principal(request), client_id, kid
+            request.app.state.runtime, current_principal(request), client_id, kid
         )
 
 
@@ -136,7 +134,7 @@ class KeyController(Controller):
         status_code=200,
     )
     async def rotate(self, request: AnyRequest, purpose: FromPath[str]) -> KeyRotated:
-        principal = _principal(request)
+        principal = current_principal(request)
         if purpose not in {"jws", "ledger"}:
             raise NotFound("no such key purpose")
         rotation = await request.app.state.runtime.keys.rotate_detailed(

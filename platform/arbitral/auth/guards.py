@@ -54,6 +54,18 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | 
     return user if isinstance(user, Principal) else None
 
 
+def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The principal of a request to a route that requires a permission.
+
+    ``authorize`` has run before the handler and refused a request without one,
+    so a handler behind ``require(...)`` always has a principal.
+    """
+    principal = principal_of(connection)
+    if principal is None:  # unreachable behind authorize; never a silent None
+        raise NotAuthorizedException("authentication required", headers=CHALLENGE)
+    return principal
+
+
 def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     opt = handler.opt
     if opt.get(PUBLIC):

@@ -8,8 +8,8 @@ from uuid import UUID
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, require
 from arbitral.cases import due_process, exhibits, services
 from arbitral.cases.due_process import DueProcessRecord
 from arbitral.cases.schemas import (
@@ -31,12 +31,6 @@ from arbitral.cases.schemas import (
 AnyRequest = Request[Any, Any, Any]
 
 
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None  # the authorize guard ran
-    return principal
-
-
 class CaseController(Controller):
     path = "/api/v1/cases"
     tags = ("cases",)
@@ -53,7 +47,7 @@ class CaseController(Controller):
         status_code=201,
     )
     async def file(self, request: AnyRequest, data: JSONBody[CaseFiling]) -> CaseOut:
-        return await services.file_case(request.app.state.runtime, _principal(request), data)
+        return await services.file_case(request.app.state.runtime, current_principal(request), data)
 
     @get("/", opt=require(Permission.CASES_READ), summary="The cases you may see, newest first")
     async def index(
@@ -65,7 +59,7 @@ class CaseController(Controller):
     ) -> CasePage:
         return await services.list_cases(
             request.app.state.runtime,
-            _principal(request),
+            current_principal(request),
             state=case_state,
             limit=limit,
             cursor=cursor,
@@ -73,7 +67,9 @@ class CaseController(Controller):
 
     @get("/{case_id:uuid}", opt=require(Permission.CASES_READ), summary="One case")
     async def show(self, request: AnyRequest, case_id: FromPath[UUID]) -> CaseOut:
-        return await services.get_case(request.app.state.runtime, _principal(request), case_id)
+        return await services.get_case(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @get(
         "/{case_id:uuid}/history",
@@ -81,7 +77,9 @@ class CaseController(Controller):
         summary="The case's history: every command it received (append-only)",
     )
     async def history(self, request: AnyRequest, case_id: FromPath[UUID]) -> list[EventOut]:
-        return await services.history(request.app.state.runtime, _principal(request), case_id)
+        return await services.history(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @post(
         "/{case_id:uuid}/commands",
@@ -99,7 +97,9 @@ class CaseController(Controller):
     async def command(
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[CommandIn]
     ) -> CaseOut:
-        return await services.command(request.app.state.runtime, _principal(request), case_id, data)
+        return await services.command(
+            request.app.state.runtime, current_principal(request), case_id, data
+        )
 
     @post(
         "/{case_id:uuid}/amendment",
@@ -110,7 +110,9 @@ class CaseController(Controller):
     async def amend(
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[Amendment]
     ) -> CaseOut:
-        return await services.amend(request.app.state.runtime, _principal(request), case_id, data)
+        return await services.amend(
+            request.app.state.runtime, current_principal(request), case_id, data
+        )
 
 
 class DueProcessController(Controller):
@@ -128,7 +130,9 @@ class DueProcessController(Controller):
         ),
     )
     async def record(self, request: AnyRequest, case_id: FromPath[UUID]) -> DueProcessRecord:
-        return await due_process.record(request.app.state.runtime, _principal(request), case_id)
+        return await due_process.record(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @post(
         "/waivers",
@@ -140,7 +144,7 @@ class DueProcessController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[WaiverIn]
     ) -> WaiverOut:
         running = await due_process.waive(
-            request.app.state.runtime, _principal(request), case_id, data.period
+            request.app.state.runtime, current_principal(request), case_id, data.period
         )
         return WaiverOut(waived=data.period, still_running=running)
 
@@ -151,7 +155,9 @@ class ExhibitController(Controller):
 
     @get("/", opt=require(Permission.CASES_READ), summary="The exhibits of the case you may see")
     async def index(self, request: AnyRequest, case_id: FromPath[UUID]) -> list[ExhibitOut]:
-        return await exhibits.list_exhibits(request.app.state.runtime, _principal(request), case_id)
+        return await exhibits.list_exhibits(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @post(
         "/",
@@ -169,7 +175,7 @@ class ExhibitController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[ExhibitCreate]
     ) -> ExhibitOut:
         return await exhibits.create_exhibit(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @get("/{exhibit_id:uuid}", opt=require(Permission.CASES_READ), summary="One exhibit")
@@ -177,7 +183,7 @@ class ExhibitController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], exhibit_id: FromPath[UUID]
     ) -> ExhibitOut:
         return await exhibits.get_exhibit(
-            request.app.state.runtime, _principal(request), case_id, exhibit_id
+            request.app.state.runtime, current_principal(request), case_id, exhibit_id
         )
 
     @post(
@@ -190,7 +196,7 @@ class ExhibitController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], exhibit_id: FromPath[UUID]
     ) -> ExhibitOut:
         return await exhibits.submit_exhibit(
-            request.app.state.runtime, _principal(request), case_id, exhibit_id
+            request.app.state.runtime, current_principal(request), case_id, exhibit_id
         )
 
     @post(
@@ -212,7 +218,7 @@ class ExhibitController(Controller):
         data: JSONBody[ViewIn],
     ) -> ExhibitOut:
         return await exhibits.record_view(
-            request.app.state.runtime, _principal(request), case_id, exhibit_id, data
+            request.app.state.runtime, current_principal(request), case_id, exhibit_id, data
         )
 
     @post(
@@ -229,7 +235,7 @@ class ExhibitController(Controller):
         data: JSONBody[RulingIn],
     ) -> ExhibitOut:
         return await exhibits.rule(
-            request.app.state.runtime, _principal(request), case_id, exhibit_id, data
+            request.app.state.runtime, current_principal(request), case_id, exhibit_id, data
         )
 
     @get(
@@ -241,5 +247,5 @@ class ExhibitController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], exhibit_id: FromPath[UUID]
     ) -> ExhibitDownload:
         return await exhibits.download(
-            request.app.state.runtime, _principal(request), case_id, exhibit_id
+            request.app.state.runtime, current_principal(request), case_id, exhibit_id
         )

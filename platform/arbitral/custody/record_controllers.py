@@ -8,17 +8,11 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, require
 from arbitral.custody import records
 
 AnyRequest = Request[Any, Any, Any]
-
-
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None
-    return principal
 
 
 class CustodyRecordController(Controller):
@@ -47,7 +41,7 @@ class CustodyRecordController(Controller):
         length = request.headers.get("content-length")
         received, new = await records.submit(
             request.app.state.runtime,
-            _principal(request),
+            current_principal(request),
             request.stream(),
             media_type=request.content_type[0],
             declared_length=int(length) if length and length.isdigit() else None,
@@ -62,4 +56,6 @@ class CustodyRecordController(Controller):
     async def show(
         self, request: AnyRequest, record_uuid: FromPath[UUID]
     ) -> records.CustodyRecordShown:
-        return await records.show(request.app.state.runtime, _principal(request), record_uuid)
+        return await records.show(
+            request.app.state.runtime, current_principal(request), record_uuid
+        )

@@ -8,19 +8,13 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, require
 from arbitral.custody import uploads
 from arbitral.custody.controllers import item_out
 from arbitral.custody.schemas import Received, UploadCreateIn, UploadOut
 
 AnyRequest = Request[Any, Any, Any]
-
-
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None
-    return principal
 
 
 def _out(session: uploads.UploadSession) -> UploadOut:
@@ -61,7 +55,7 @@ class CustodyUploadController(Controller):
     async def create(self, request: AnyRequest, data: JSONBody[UploadCreateIn]) -> UploadOut:
         session = await uploads.create(
             request.app.state.runtime,
-            _principal(request),
+            current_principal(request),
             uploads.UploadCreate(
                 filename=data.filename,
                 title=data.title,
@@ -81,7 +75,7 @@ class CustodyUploadController(Controller):
     )
     async def show(self, request: AnyRequest, upload_id: FromPath[UUID]) -> UploadOut:
         runtime = request.app.state.runtime
-        return _out(await uploads.access_upload(runtime, _principal(request), upload_id))
+        return _out(await uploads.access_upload(runtime, current_principal(request), upload_id))
 
     @put(
         "/{upload_id:uuid}/parts/{number:int}",
@@ -102,7 +96,7 @@ class CustodyUploadController(Controller):
         length = request.headers.get("content-length")
         session = await uploads.put_part(
             request.app.state.runtime,
-            _principal(request),
+            current_principal(request),
             upload_id,
             number,
             request.stream(),
@@ -126,7 +120,7 @@ class CustodyUploadController(Controller):
     )
     async def complete(self, request: AnyRequest, upload_id: FromPath[UUID]) -> Response[Received]:
         item, receipt, new = await uploads.complete(
-            request.app.state.runtime, _principal(request), upload_id
+            request.app.state.runtime, current_principal(request), upload_id
         )
         return Response(
             Received(item=item_out(item), receipt=receipt), status_code=201 if new else 200
@@ -138,4 +132,4 @@ class CustodyUploadController(Controller):
         summary="Abort a resumable upload and remove its parts",
     )
     async def abort(self, request: AnyRequest, upload_id: FromPath[UUID]) -> None:
-        await uploads.abort(request.app.state.runtime, _principal(request), upload_id)
+        await uploads.abort(request.app.state.runtime, current_principal(request), upload_id)

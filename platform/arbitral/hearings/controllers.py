@@ -8,8 +8,8 @@ from uuid import UUID
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, require
 from arbitral.hearings import services
 from arbitral.hearings.schemas import (
     HearingOpenIn,
@@ -24,12 +24,6 @@ from arbitral.hearings.schemas import (
 AnyRequest = Request[Any, Any, Any]
 
 
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None  # the authorize guard ran
-    return principal
-
-
 class HearingController(Controller):
     path = "/api/v1/cases/{case_id:uuid}/hearing"
     tags = ("hearings",)
@@ -40,7 +34,9 @@ class HearingController(Controller):
         summary="The hearing: its mode, rounds, every post and video session",
     )
     async def show(self, request: AnyRequest, case_id: FromPath[UUID]) -> HearingOut:
-        return await services.get_hearing(request.app.state.runtime, _principal(request), case_id)
+        return await services.get_hearing(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @post(
         "/",
@@ -58,7 +54,7 @@ class HearingController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[HearingOpenIn]
     ) -> HearingOut:
         return await services.open_hearing(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -77,7 +73,9 @@ class HearingController(Controller):
     async def add_post(
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[PostIn]
     ) -> HearingOut:
-        return await services.post(request.app.state.runtime, _principal(request), case_id, data)
+        return await services.post(
+            request.app.state.runtime, current_principal(request), case_id, data
+        )
 
     @post(
         "/rounds/close",
@@ -94,7 +92,7 @@ class HearingController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[RoundCloseIn]
     ) -> HearingOut:
         return await services.close_round(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -107,7 +105,7 @@ class HearingController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[SessionIn]
     ) -> HearingOut:
         return await services.schedule_session(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -125,7 +123,7 @@ class HearingController(Controller):
         data: JSONBody[OutcomeIn],
     ) -> HearingOut:
         return await services.record_outcome(
-            request.app.state.runtime, _principal(request), case_id, session_id, data
+            request.app.state.runtime, current_principal(request), case_id, session_id, data
         )
 
     @post(
@@ -142,7 +140,7 @@ class HearingController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[ReasonIn]
     ) -> HearingOut:
         return await services.close_hearing(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -156,5 +154,5 @@ class HearingController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[ReasonIn]
     ) -> HearingOut:
         return await services.conclude_deliberation(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )

@@ -8,8 +8,8 @@ from uuid import UUID
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, require
 from arbitral.auth.schemas import LogoutOut
 from arbitral.auth.services import logout_everywhere
 from arbitral.errors import FieldProblem, NotFound, ValidationFailed
@@ -29,19 +29,13 @@ from arbitral.identity.schemas import (
 AnyRequest = Request[Any, Any, Any]
 
 
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None  # the guard has run
-    return principal
-
-
 class MeController(Controller):
     path = "/api/v1"
     tags = ("identity",)
 
     @get("/me", opt=require(Permission.TENANT_READ), summary="Who is calling")
     async def me(self, request: AnyRequest) -> Me:
-        principal = _principal(request)
+        principal = current_principal(request)
         tenant = None
         if principal.tenant_id is not None:
             info = await request.app.state.tenants.by_id(principal.tenant_id)
@@ -58,7 +52,7 @@ class MeController(Controller):
 
     @get("/tenant", opt=require(Permission.TENANT_READ), summary="The caller's commission")
     async def tenant(self, request: AnyRequest) -> TenantOut:
-        principal = _principal(request)
+        principal = current_principal(request)
         info = await request.app.state.tenants.by_id(services.tenant_of(principal))
         if info is None:
             raise NotFound("no such commission")
@@ -82,12 +76,12 @@ class UserController(Controller):
         self, request: AnyRequest, limit: FromQuery[int] = 50, after: FromQuery[UUID | None] = None
     ) -> UserPage:
         return await services.list_users(
-            request.app.state.runtime, _principal(request), limit=limit, after=after
+            request.app.state.runtime, current_principal(request), limit=limit, after=after
         )
 
     @post("/", opt=require(Permission.USERS_MANAGE), summary="Create a user, with roles")
     async def create_user(self, request: AnyRequest, data: JSONBody[UserCreate]) -> UserOut:
-        principal = _principal(request)
+        principal = current_principal(request)
         if data.roles and not principal.can(Permission.MEMBERSHIPS_MANAGE):
             raise ValidationFailed(
                 "you may not grant roles",
@@ -97,14 +91,16 @@ class UserController(Controller):
 
     @get("/{user_id:uuid}", opt=require(Permission.USERS_READ), summary="One user")
     async def get_user(self, request: AnyRequest, user_id: FromPath[UUID]) -> UserOut:
-        return await services.get_user(request.app.state.runtime, _principal(request), user_id)
+        return await services.get_user(
+            request.app.state.runtime, current_principal(request), user_id
+        )
 
     @patch("/{user_id:uuid}", opt=require(Permission.USERS_MANAGE), summary="Change a user")
     async def update_user(
         self, request: AnyRequest, user_id: FromPath[UUID], data: JSONBody[UserUpdate]
     ) -> UserOut:
         return await services.update_user(
-            request.app.state.runtime, _principal(request), user_id, data
+            request.app.state.runtime, current_principal(request), user_id, data
         )
 
     @post(
@@ -116,7 +112,7 @@ class UserController(Controller):
         self, request: AnyRequest, user_id: FromPath[UUID], data: JSONBody[MembershipCreate]
     ) -> UserOut:
         return await services.grant_role(
-            request.app.state.runtime, _principal(request), user_id, data.role
+            request.app.state.runtime, current_principal(request), user_id, data.role
         )
 
     @delete(
@@ -129,7 +125,7 @@ class UserController(Controller):
         self, request: AnyRequest, user_id: FromPath[UUID], membership_id: FromPath[UUID]
     ) -> UserOut:
         return await services.revoke_membership(
-            request.app.state.runtime, _principal(request), user_id, membership_id
+            request.app.state.runtime, current_principal(request), user_id, membership_id
         )
 
     @post(
@@ -139,7 +135,9 @@ class UserController(Controller):
         status_code=200,
     )
     async def logout_everywhere(self, request: AnyRequest, user_id: FromPath[UUID]) -> LogoutOut:
-        ended = await logout_everywhere(request.app.state.runtime, _principal(request), user_id)
+        ended = await logout_everywhere(
+            request.app.state.runtime, current_principal(request), user_id
+        )
         return LogoutOut(sessions_ended=ended)
 
 
@@ -151,11 +149,15 @@ class PowerOfAttorneyController(Controller):
     async def create(
         self, request: AnyRequest, data: JSONBody[PowerOfAttorneyCreate]
     ) -> PowerOfAttorneyOut:
-        return await services.create_power(request.app.state.runtime, _principal(request), data)
+        return await services.create_power(
+            request.app.state.runtime, current_principal(request), data
+        )
 
     @get("/{power_id:uuid}", opt=require(Permission.POWERS_READ), summary="One power of attorney")
     async def get(self, request: AnyRequest, power_id: FromPath[UUID]) -> PowerOfAttorneyOut:
-        return await services.get_power(request.app.state.runtime, _principal(request), power_id)
+        return await services.get_power(
+            request.app.state.runtime, current_principal(request), power_id
+        )
 
     @delete(
         "/{power_id:uuid}",
@@ -164,4 +166,6 @@ class PowerOfAttorneyController(Controller):
         status_code=200,
     )
     async def revoke(self, request: AnyRequest, power_id: FromPath[UUID]) -> PowerOfAttorneyOut:
-        return await services.revoke_power(request.app.state.runtime, _principal(request), power_id)
+        return await services.revoke_power(
+            request.app.state.runtime, current_principal(request), power_id
+        )

@@ -16,8 +16,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from arbitral.auth.controllers import tenant_by_slug
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, public, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, public, require
 from arbitral.ledger import witness
 from arbitral.ledger.witness import (
     MAX_REQUIRED,
@@ -41,12 +41,6 @@ Required = Annotated[
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None
-    return principal
-
-
 class WitnessController(Controller):
     path = "/api/v1/ledger/witnesses"
     tags = ("ledger",)
@@ -58,11 +52,13 @@ class WitnessController(Controller):
         status_code=201,
     )
     async def register(self, request: AnyRequest, data: JSONBody[WitnessCreate]) -> WitnessOut:
-        return await witness.register_witness(request.app.state.runtime, _principal(request), data)
+        return await witness.register_witness(
+            request.app.state.runtime, current_principal(request), data
+        )
 
     @get("/", opt=require(Permission.KEYS_MANAGE), summary="The commission's witnesses")
     async def list_witnesses(self, request: AnyRequest) -> list[WitnessOut]:
-        return await witness.list_witnesses(request.app.state.runtime, _principal(request))
+        return await witness.list_witnesses(request.app.state.runtime, current_principal(request))
 
     @post(
         "/{witness_id:uuid}/deactivate",
@@ -72,7 +68,7 @@ class WitnessController(Controller):
     )
     async def deactivate(self, request: AnyRequest, witness_id: FromPath[UUID]) -> WitnessOut:
         return await witness.deactivate_witness(
-            request.app.state.runtime, _principal(request), witness_id
+            request.app.state.runtime, current_principal(request), witness_id
         )
 
 

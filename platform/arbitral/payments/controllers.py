@@ -10,20 +10,14 @@ from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 
 from arbitral.auth.controllers import tenant_by_slug
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, public, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, public, require
 from arbitral.errors import ValidationFailed
 from arbitral.payments import services
 from arbitral.payments.schemas import CheckoutOut, InvoiceOut, RefundIn
 
 AnyRequest = Request[Any, Any, Any]
 MAX_NOTIFY = 64 * 1024
-
-
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None  # the authorize guard ran
-    return principal
 
 
 class InvoiceController(Controller):
@@ -42,7 +36,9 @@ class InvoiceController(Controller):
         ),
     )
     async def show(self, request: AnyRequest, case_id: FromPath[UUID]) -> InvoiceOut:
-        return await services.get_invoice(request.app.state.runtime, _principal(request), case_id)
+        return await services.get_invoice(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @post(
         "/checkout",
@@ -56,7 +52,9 @@ class InvoiceController(Controller):
         status_code=200,
     )
     async def checkout(self, request: AnyRequest, case_id: FromPath[UUID]) -> CheckoutOut:
-        return await services.checkout(request.app.state.runtime, _principal(request), case_id)
+        return await services.checkout(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @post(
         "/refunds",
@@ -72,7 +70,7 @@ class InvoiceController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[RefundIn]
     ) -> InvoiceOut:
         return await services.staff_refund(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
 

@@ -8,18 +8,12 @@ from uuid import UUID
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, require
 from arbitral.pleadings import services
 from arbitral.pleadings.schemas import AnswerIn, AnswerOut
 
 AnyRequest = Request[Any, Any, Any]
-
-
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None  # the authorize guard ran
-    return principal
 
 
 class AnswerController(Controller):
@@ -42,9 +36,11 @@ class AnswerController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[AnswerIn]
     ) -> AnswerOut:
         return await services.submit_answer(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @get("/", opt=require(Permission.CASES_READ), summary="The respondent's answer (404: none)")
     async def show(self, request: AnyRequest, case_id: FromPath[UUID]) -> AnswerOut:
-        return await services.get_answer(request.app.state.runtime, _principal(request), case_id)
+        return await services.get_answer(
+            request.app.state.runtime, current_principal(request), case_id
+        )

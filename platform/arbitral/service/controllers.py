@@ -10,8 +10,8 @@ from uuid import UUID
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, public, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, public, require
 from arbitral.errors import NotFound, ValidationFailed
 from arbitral.notify.aliyun import parse_reports
 from arbitral.notify.services import record_reports, resolve_secret
@@ -25,12 +25,6 @@ from arbitral.service.schemas import (
 )
 
 AnyRequest = Request[Any, Any, Any]
-
-
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None  # the authorize guard ran
-    return principal
 
 
 class CaseServiceController(Controller):
@@ -49,7 +43,9 @@ class CaseServiceController(Controller):
         ),
     )
     async def show(self, request: AnyRequest, case_id: FromPath[UUID]) -> CaseServiceOut:
-        return await services.case_service(request.app.state.runtime, _principal(request), case_id)
+        return await services.case_service(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @post(
         "/record",
@@ -67,7 +63,7 @@ class CaseServiceController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[StaffServiceIn]
     ) -> CaseServiceOut:
         return await services.record_by_staff(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
 
@@ -85,7 +81,7 @@ class InboxController(Controller):
         ),
     )
     async def index(self, request: AnyRequest) -> list[InboxItemOut]:
-        return await services.list_inbox(request.app.state.runtime, _principal(request))
+        return await services.list_inbox(request.app.state.runtime, current_principal(request))
 
     @post(
         "/{notice_id:uuid}/open",
@@ -94,7 +90,9 @@ class InboxController(Controller):
         status_code=200,
     )
     async def open(self, request: AnyRequest, notice_id: FromPath[UUID]) -> InboxItemOut:
-        return await services.open_item(request.app.state.runtime, _principal(request), notice_id)
+        return await services.open_item(
+            request.app.state.runtime, current_principal(request), notice_id
+        )
 
 
 class SmsReportController(Controller):

@@ -8,8 +8,8 @@ from uuid import UUID
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, require
 from arbitral.settlement import services
 from arbitral.settlement.schemas import (
     AgreementIn,
@@ -25,12 +25,6 @@ from arbitral.settlement.schemas import (
 AnyRequest = Request[Any, Any, Any]
 
 
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None  # the authorize guard ran
-    return principal
-
-
 class SettlementController(Controller):
     path = "/api/v1/cases/{case_id:uuid}/settlement"
     tags = ("settlement",)
@@ -42,7 +36,7 @@ class SettlementController(Controller):
     )
     async def show(self, request: AnyRequest, case_id: FromPath[UUID]) -> SettlementOut:
         return await services.get_settlement(
-            request.app.state.runtime, _principal(request), case_id
+            request.app.state.runtime, current_principal(request), case_id
         )
 
     @post(
@@ -56,7 +50,7 @@ class SettlementController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[OfferIn]
     ) -> SettlementOut:
         return await services.make_offer(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -73,7 +67,7 @@ class SettlementController(Controller):
         data: JSONBody[DecisionIn],
     ) -> SettlementOut:
         return await services.decide_offer(
-            request.app.state.runtime, _principal(request), case_id, offer_id, data
+            request.app.state.runtime, current_principal(request), case_id, offer_id, data
         )
 
     @post(
@@ -86,7 +80,7 @@ class SettlementController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[MediationIn]
     ) -> SettlementOut:
         return await services.assign_mediator(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -99,7 +93,7 @@ class SettlementController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[MediationEndIn]
     ) -> SettlementOut:
         return await services.end_mediation(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -116,7 +110,7 @@ class SettlementController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[AgreementIn]
     ) -> SettlementOut:
         return await services.propose_agreement(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -137,7 +131,7 @@ class SettlementController(Controller):
         data: JSONBody[SignatureIn],
     ) -> SettlementOut:
         return await services.sign(
-            request.app.state.runtime, _principal(request), case_id, agreement_id, data
+            request.app.state.runtime, current_principal(request), case_id, agreement_id, data
         )
 
     @post(
@@ -158,7 +152,7 @@ class SettlementController(Controller):
         data: JSONBody[ConcludeIn],
     ) -> SettlementOut:
         return await services.record_settlement(
-            request.app.state.runtime, _principal(request), case_id, agreement_id, data
+            request.app.state.runtime, current_principal(request), case_id, agreement_id, data
         )
 
     @post(
@@ -175,5 +169,5 @@ class SettlementController(Controller):
         data: JSONBody[ConcludeIn],
     ) -> SettlementOut:
         return await services.withdraw(
-            request.app.state.runtime, _principal(request), case_id, agreement_id, data
+            request.app.state.runtime, current_principal(request), case_id, agreement_id, data
         )

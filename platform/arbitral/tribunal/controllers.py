@@ -8,8 +8,8 @@ from uuid import UUID
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
-from arbitral.auth.domain import Permission, Principal
-from arbitral.auth.guards import principal_of, require
+from arbitral.auth.domain import Permission
+from arbitral.auth.guards import current_principal, require
 from arbitral.tribunal import services
 from arbitral.tribunal.schemas import (
     AppointmentIn,
@@ -30,12 +30,6 @@ from arbitral.tribunal.schemas import (
 AnyRequest = Request[Any, Any, Any]
 
 
-def _principal(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None  # the authorize guard ran
-    return principal
-
-
 class ArbitratorController(Controller):
     path = "/api/v1/arbitrators"
     tags = ("tribunal",)
@@ -46,7 +40,7 @@ class ArbitratorController(Controller):
         summary="The commission's panel of arbitrators, with each one's current load",
     )
     async def index(self, request: AnyRequest) -> list[ProfileOut]:
-        return await services.list_profiles(request.app.state.runtime, _principal(request))
+        return await services.list_profiles(request.app.state.runtime, current_principal(request))
 
     @post(
         "/",
@@ -60,11 +54,15 @@ class ArbitratorController(Controller):
         status_code=201,
     )
     async def create(self, request: AnyRequest, data: JSONBody[ProfileIn]) -> ProfileOut:
-        return await services.create_profile(request.app.state.runtime, _principal(request), data)
+        return await services.create_profile(
+            request.app.state.runtime, current_principal(request), data
+        )
 
     @get("/{user_id:uuid}", opt=require(Permission.CASES_READ), summary="One arbitrator")
     async def show(self, request: AnyRequest, user_id: FromPath[UUID]) -> ProfileOut:
-        return await services.get_profile(request.app.state.runtime, _principal(request), user_id)
+        return await services.get_profile(
+            request.app.state.runtime, current_principal(request), user_id
+        )
 
     @patch(
         "/{user_id:uuid}",
@@ -75,7 +73,7 @@ class ArbitratorController(Controller):
         self, request: AnyRequest, user_id: FromPath[UUID], data: JSONBody[ProfileUpdate]
     ) -> ProfileOut:
         return await services.update_profile(
-            request.app.state.runtime, _principal(request), user_id, data
+            request.app.state.runtime, current_principal(request), user_id, data
         )
 
     @delete(
@@ -85,7 +83,9 @@ class ArbitratorController(Controller):
         status_code=204,
     )
     async def remove(self, request: AnyRequest, user_id: FromPath[UUID]) -> None:
-        await services.remove_profile(request.app.state.runtime, _principal(request), user_id)
+        await services.remove_profile(
+            request.app.state.runtime, current_principal(request), user_id
+        )
 
 
 class TribunalController(Controller):
@@ -102,7 +102,9 @@ class TribunalController(Controller):
         ),
     )
     async def show(self, request: AnyRequest, case_id: FromPath[UUID]) -> TribunalOut:
-        return await services.get_tribunal(request.app.state.runtime, _principal(request), case_id)
+        return await services.get_tribunal(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @post(
         "/",
@@ -120,7 +122,7 @@ class TribunalController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[AppointmentIn]
     ) -> TribunalOut:
         return await services.appoint(
-            request.app.state.runtime, _principal(request), case_id, data.user_id, data.role
+            request.app.state.runtime, current_principal(request), case_id, data.user_id, data.role
         )
 
     @get(
@@ -129,7 +131,9 @@ class TribunalController(Controller):
         summary="The panel as the rules see it for this case (eligibility, reasons, conflicts)",
     )
     async def candidates(self, request: AnyRequest, case_id: FromPath[UUID]) -> list[CandidateOut]:
-        return await services.candidates(request.app.state.runtime, _principal(request), case_id)
+        return await services.candidates(
+            request.app.state.runtime, current_principal(request), case_id
+        )
 
     @post(
         "/nominations",
@@ -145,7 +149,7 @@ class TribunalController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[NominationIn]
     ) -> TribunalOut:
         return await services.nominate(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -158,7 +162,7 @@ class TribunalController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[DisclosureIn]
     ) -> TribunalOut:
         return await services.disclose(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -172,7 +176,7 @@ class TribunalController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[ConstituteIn]
     ) -> TribunalOut:
         return await services.constitute(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -186,7 +190,7 @@ class TribunalController(Controller):
         self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[ChallengeIn]
     ) -> ChallengeOut:
         return await services.challenge(
-            request.app.state.runtime, _principal(request), case_id, data
+            request.app.state.runtime, current_principal(request), case_id, data
         )
 
     @post(
@@ -208,7 +212,7 @@ class TribunalController(Controller):
         data: JSONBody[DecisionIn],
     ) -> TribunalOut:
         return await services.decide(
-            request.app.state.runtime, _principal(request), case_id, challenge_id, data
+            request.app.state.runtime, current_principal(request), case_id, challenge_id, data
         )
 
     @post(
@@ -225,5 +229,5 @@ class TribunalController(Controller):
         data: JSONBody[ReleaseIn],
     ) -> TribunalOut:
         return await services.release(
-            request.app.state.runtime, _principal(request), case_id, user_id, data
+            request.app.state.runtime, current_principal(request), case_id, user_id, data
         )
