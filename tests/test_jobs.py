@@ -216,6 +216,10 @@ def _attempts(client: Any, prefix: str) -> dict[str, int]:
     }
 
 
+async def _logged(log: Path, event: str) -> bool:
+    return log.exists() and event in log.read_text()
+
+
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
@@ -282,14 +286,20 @@ async def test_killed_worker_loses_nothing_and_duplicates_nothing(
         assert second.wait(timeout=90) == -signal.SIGKILL, log.read_text()[-3000:]
         assert "dies" in await effects(rt)
 
-        third = _start_worker(env, log)
+        # The second worker may have done every other job before the one that killed
+        # it, so the third must be seen running (its signal handler installed) before
+        # it is stopped, and must stay up past the heartbeat timeout so the dead
+        # worker's unacknowledged message comes back to it.
+        third_log = tmp_path / "worker3.log"
+        third = _start_worker(env, third_log)
         try:
+            await eventually(lambda: _logged(third_log, "worker.started"), timeout=60)
             await eventually(lambda: _count(rt, at_least=total), timeout=90, interval=0.2)
-            await asyncio.sleep(1.0)  # let any straggling duplicate delivery run
+            await asyncio.sleep(2.0)  # past heartbeat_timeout: redeliveries run now
         finally:
             third.send_signal(signal.SIGTERM)
             third.wait(timeout=60)
-        assert third.returncode == 0, log.read_text()[-3000:]
+        assert third.returncode == 0, third_log.read_text()[-3000:]
 
         keys = await effects(rt)
         assert len(keys) == total
@@ -300,7 +310,7 @@ async def test_killed_worker_loses_nothing_and_duplicates_nothing(
         # Jobs in flight when the first worker died ran again; none of them twice in effect.
         assert sum(attempts.values()) > total
         assert attempts["dies"] == 1  # redelivered, found done, not run again
-        assert "job.already_done" in log.read_text()
+        assert "job.already_done" in log.read_text() + third_log.read_text()
         assert len(attempts) == total
     finally:
         for key in counter.scan_iter(match=f"{attempts_key}:*"):
