@@ -522,6 +522,9 @@ class S3Writer:
         self.parts: list[CompletedPartTypeDef] = []
         self.numbered = 0
         self.in_flight: set[asyncio.Task[None]] = set()
+        # Hashing the last part handed over (each part's hashing waits for the one
+        # before, so the digest is of the bytes in order, off the receiving path).
+        self.hashed: asyncio.Task[None] | None = None
         self.completed_temp = False
         # The part being filled (grown while the first part fills), and the buffers of
         # parts already sent, to be filled again.
@@ -570,7 +573,7 @@ class S3Writer:
                 self.filled = 0
 
     async def _send_part(self, part: bytearray) -> None:
-        """Hash one full part (in order) and, unless only hashing, start its upload.
+        """Start hashing one full part (in order) and, unless only hashing, its upload.
 
         Up to :data:`PARTS_IN_FLIGHT` parts upload at once, each from its own buffer,
         which goes back to :attr:`free` for the next parts once sent: memory stays
@@ -598,15 +601,29 @@ class S3Writer:
             for task in done:
                 self.in_flight.discard(task)
                 task.result()  # an upload's failure fails the write
-        await anyio.to_thread.run_sync(self.sha256.update, part)
+        hashed = self.hashed = asyncio.create_task(self._hash(self.hashed, part))
         self.sent += len(part)
         if upload_id is None:
             self.parts.append({"PartNumber": number})  # counted, not sent
-            self.free.append(part)
+            self.in_flight.add(asyncio.create_task(self._release(part, hashed)))
             return
-        self.in_flight.add(asyncio.create_task(self._upload_part(upload_id, number, part)))
+        self.in_flight.add(asyncio.create_task(self._upload_part(upload_id, number, part, hashed)))
 
-    async def _upload_part(self, upload_id: str, number: int, data: bytearray) -> None:
+    async def _hash(self, previous: asyncio.Task[None] | None, part: bytearray) -> None:
+        if previous is not None:
+            await previous
+        await anyio.to_thread.run_sync(self.sha256.update, part)
+
+    async def _release(self, data: bytearray, hashed: asyncio.Task[None]) -> None:
+        """Give ``data`` back for the next parts once it is hashed."""
+        try:
+            await hashed
+        finally:
+            self.free.append(data)
+
+    async def _upload_part(
+        self, upload_id: str, number: int, data: bytearray, hashed: asyncio.Task[None]
+    ) -> None:
         try:
             response = await self._call(
                 lambda: self.client.upload_part(
@@ -619,7 +636,7 @@ class S3Writer:
                 )
             )
         finally:
-            self.free.append(data)
+            await self._release(data, hashed)  # hashed meanwhile, in another thread
         part: CompletedPartTypeDef = {"ETag": response["ETag"], "PartNumber": number}
         if "ChecksumCRC32" in response:
             part["ChecksumCRC32"] = response["ChecksumCRC32"]
