@@ -16,8 +16,9 @@ import tracemalloc
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +30,7 @@ from arbitral.custody.inspect import (
     InspectionError,
     check_filename,
     inspect_file,
+    inspect_stream,
     sniff,
 )
 
@@ -198,9 +200,37 @@ def inspect_bytes(
     allowed: Iterable[str] = ALLOWED,
     limits: ArchiveLimits | None = None,
 ) -> Detected:
+    """What :func:`inspect_file` says of ``data``, after checking that :func:`inspect_stream`
+    says exactly the same (the same type and details, or the same refusal) when the bytes
+    come in odd-sized chunks: every test of this module checks both ways of inspecting."""
     path = tmp_path / "spool.bin"
     path.write_bytes(data)
-    return inspect_file(path, filename=name, allowed=frozenset(allowed), limits=limits or LIMITS)
+    options: dict[str, Any] = {"allowed": frozenset(allowed), "limits": limits or LIMITS}
+    try:
+        detected = inspect_file(path, filename=name, **options)
+    except InspectionError as refusal:
+        _refused_alike(refusal, data, name, tmp_path, options)
+        raise
+    assert inspect_stream(_odd_chunks(data), filename=name, spool_dir=tmp_path, **options) == (
+        detected
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["spool.bin"]  # nothing left spooled
+    return detected
+
+
+def _refused_alike(
+    refusal: InspectionError, data: bytes, name: str, tmp_path: Path, options: dict[str, Any]
+) -> None:
+    with pytest.raises(InspectionError) as caught:
+        inspect_stream(_odd_chunks(data), filename=name, spool_dir=tmp_path, **options)
+    assert caught.value.rule == refusal.rule
+    if "within bytes" not in refusal.message:  # which chunk it was found in: chunking's
+        assert caught.value.message == refusal.message
+
+
+def _odd_chunks(data: bytes, size: int = 7001) -> Iterator[bytes]:
+    for at in range(0, len(data), size):
+        yield data[at : at + size]
 
 
 def refused(tmp_path: Path, name: str, data: bytes, rule: str, **options: object) -> str:

@@ -121,9 +121,12 @@ def zip_bomb() -> bytes:
         ("no title", 422, "title", "required"),
     ],
 )
+@pytest.mark.parametrize("declared", [False, True], ids=["spooled", "streamed"])
 async def test_bad_uploads_are_refused_and_leave_nothing(
-    auth_world: World, case: str, status: int, field: str, rule: str | None
+    auth_world: World, case: str, status: int, field: str, rule: str | None, declared: bool
 ) -> None:
+    """Each refusal both ways: spooled and hashed (no hash declared), or streamed to the
+    store while inspected (its hash declared, as a lender's system would)."""
     w = auth_world
     claimant = await w.login(w.a, Role.CLAIMANT)
     before = await holdings(w)
@@ -146,6 +149,8 @@ async def test_bad_uploads_are_refused_and_leave_nothing(
         body = b""
     elif case == "no title":
         query = {"title": "  "}
+    if declared and sha is None:
+        sha = hashlib.sha256(body).hexdigest()
     response = await upload(w, claimant, body, sha256=sha, **query)
     assert response.status_code == status, response.text
     problem = response.json()
@@ -172,29 +177,32 @@ async def test_size_limits_from_the_rule_set(
     monkeypatch.setattr(services, "evidence_limits", small)
     before = await holdings(w)
     big = make_pdf() + b"%" * 5000  # the bytes arrive in full; the limit is counted
-    response = await upload(w, claimant, big)
-    assert response.status_code == 413
-    assert response.json()["errors"][0] == {
-        "field": "file",
-        "rule": "max_size",
-        "message": "at most 4096 bytes",
-    }
+    for sha in (None, hashlib.sha256(big).hexdigest()):
+        response = await upload(w, claimant, big, sha256=sha)
+        assert response.status_code == 413
+        assert response.json()["errors"][0] == {
+            "field": "file",
+            "rule": "max_size",
+            "message": "at most 4096 bytes",
+        }
 
     async def stream() -> Any:  # no Content-Length: refused while streaming
         for _ in range(10):
             yield b"%PDF-1.7\n" + b"x" * 1000
 
-    chunked = await w.client.post(
-        URL,
-        params=params(),
-        content=stream(),
-        headers={**claimant, "content-type": "application/pdf"},
-    )
-    assert chunked.status_code == 413
+    for extra in ({}, {"x-content-sha256": "ab" * 32}):
+        chunked = await w.client.post(
+            URL,
+            params=params(),
+            content=stream(),
+            headers={**claimant, "content-type": "application/pdf", **extra},
+        )
+        assert chunked.status_code == 413
     assert await holdings(w) == before
 
 
-async def test_a_truncated_upload_is_refused(auth_world: World) -> None:
+@pytest.mark.parametrize("declared", [False, True], ids=["spooled", "streamed"])
+async def test_a_truncated_upload_is_refused(auth_world: World, declared: bool) -> None:
     w = auth_world
     tenant_principal = _principal_of_claimant(w)
 
@@ -209,7 +217,7 @@ async def test_a_truncated_upload_is_refused(auth_world: World) -> None:
             chunks(),
             services.UploadMeta("合同.pdf", "合同"),
             declared_length=5000,
-            declared_sha256=None,
+            declared_sha256=hashlib.sha256(make_pdf()).hexdigest() if declared else None,
         )
     assert await holdings(w) == before
 

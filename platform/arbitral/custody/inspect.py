@@ -855,8 +855,9 @@ def _all_chunks(source: _Source) -> Iterator[bytes]:
 
 
 @contextmanager
-def _spooled(source: _StreamSource) -> Iterator[_FileSource]:
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+def _spooled(source: _StreamSource, directory: Path | None) -> Iterator[_FileSource]:
+    where = str(directory) if directory is not None else None
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=where) as spool:
         for chunk in _all_chunks(source):
             spool.write(chunk)
         yield _FileSource(spool, spool.tell())
@@ -910,6 +911,7 @@ class _Reader:
 class _Context:
     limits: ArchiveLimits
     allowed: frozenset[str]
+    spool_dir: Path | None = None  # where what must be read at random is spooled
     expanded: int = 0  # bytes decompressed so far, at every level
     entries: int = 0  # archive entries seen so far, at every level
 
@@ -979,6 +981,30 @@ def inspect_file(
         return _inspect(_FileSource(f, size), name, (), 0, context)
 
 
+def inspect_stream(
+    chunks: Iterator[bytes],
+    *,
+    filename: str,
+    allowed: Collection[str],
+    limits: ArchiveLimits = ArchiveLimits(),
+    spool_dir: Path | None = None,
+) -> Detected:
+    """:func:`inspect_file` in one pass over the bytes as they arrive, with the same rules.
+
+    The types read at random (ZIP and the formats built on it, OLE, the MP4 family) are
+    spooled to a temporary file in ``spool_dir`` first (in memory while small); the rest
+    are checked as they stream by, and what the check does not need is not kept: a WAV
+    recording is decided by its header, a PDF by its header and its last 1 KiB. The
+    inspection may return before ``chunks`` is exhausted; the caller drops the rest.
+    """
+    name = check_filename(filename)
+    context = _Context(limits=limits, allowed=frozenset(allowed), spool_dir=spool_dir)
+    source = _StreamSource(chunks)
+    if not source.head:
+        raise InspectionError("empty", "the file is empty (0 bytes)")
+    return _inspect(source, name, (), 0, context)
+
+
 def _inspect(
     source: _Source, name: str, trail: tuple[str, ...], level: int, context: _Context
 ) -> Detected:
@@ -991,8 +1017,10 @@ def _inspect(
             entry=trail,
         )
     kind, details = found
-    if isinstance(source, _StreamSource) and (kind in _ZIP_BASED or kind is OLE):
-        with _spooled(source) as spooled:
+    if isinstance(source, _StreamSource) and (
+        kind in _ZIP_BASED or kind is OLE or _is_bmff(kind, details)
+    ):
+        with _spooled(source, context.spool_dir) as spooled:
             return _inspect(spooled, name, trail, level, context)
 
     directory: _ZipDirectory | None = None
@@ -1003,9 +1031,9 @@ def _inspect(
     elif kind is OLE:
         assert isinstance(source, _FileSource)
         kind, details = _ole_classify(source, trail)
-    elif kind.media_type.startswith(("audio/", "video/")) and "brand" in details:
-        if isinstance(source, _FileSource):
-            kind, details = _bmff_refine(source, kind, details, trail)
+    elif _is_bmff(kind, details):
+        assert isinstance(source, _FileSource)
+        kind, details = _bmff_refine(source, kind, details, trail)
     elif kind in (PLAIN, MAIL, XML):
         kind = _text_by_name(kind, name)
 
@@ -1031,6 +1059,11 @@ def _inspect(
             entry=trail,
         )
     return _detected(kind, details)
+
+
+def _is_bmff(kind: _Type, details: Mapping[str, Any]) -> bool:
+    """The ISO-BMFF family (MP4, M4A, MOV, 3GP), whose boxes are checked by seeking."""
+    return kind.media_type.startswith(("audio/", "video/")) and "brand" in details
 
 
 def _accepted(allowed: frozenset[str]) -> str:

@@ -18,8 +18,10 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import queue
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -279,10 +281,7 @@ class Spool:
             raise self._error
         self.size += len(chunk)
         if self.size > self.max_size:
-            raise PayloadTooLarge(
-                f"the file is larger than the {self.max_size >> 20} MiB the rules allow",
-                errors=[FieldProblem("file", "max_size", f"at most {self.max_size} bytes")],
-            )
+            raise _too_large(self.max_size)
         self._pending.append(chunk)
         self._pending_size += len(chunk)
         if self._pending_size >= SPOOL_CHUNK:
@@ -316,24 +315,28 @@ def archive_limits(limits: EvidenceFiles) -> inspect.ArchiveLimits:
     )
 
 
-def check_received(spool: _Spooled, *, declared_length: int | None, expected: str | None) -> None:
+def check_received(
+    size: int, sha256: str | None, *, declared_length: int | None, expected: str | None
+) -> None:
     """What the bytes received must be before they are looked at: all there, some, as hashed."""
-    if declared_length is not None and spool.size != declared_length:
+    if declared_length is not None and size != declared_length:
         raise IncompleteUpload(
-            f"received {spool.size} of the {declared_length} bytes announced",
+            f"received {size} of the {declared_length} bytes announced",
             errors=[FieldProblem("file", "truncated", "send the whole file again")],
         )
-    if spool.size == 0:
+    if size == 0:
         raise ValidationFailed(
             "the file is empty", errors=[FieldProblem("file", "empty", "send a non-empty file")]
         )
-    if expected is not None and expected != spool.sha256:
-        raise ValidationFailed(
-            "the file's SHA-256 is not the one declared",
-            errors=[
-                FieldProblem("sha256", "mismatch", f"declared {expected}, received {spool.sha256}")
-            ],
-        )
+    if expected is not None and sha256 is not None and expected != sha256:
+        raise hash_mismatch(expected, sha256)
+
+
+def hash_mismatch(declared: str, received: str) -> ValidationFailed:
+    return ValidationFailed(
+        "the file's SHA-256 is not the one declared",
+        errors=[FieldProblem("sha256", "mismatch", f"declared {declared}, received {received}")],
+    )
 
 
 async def inspect_spool(spool: _Spooled, meta: UploadMeta, limits: EvidenceFiles) -> str:
@@ -359,6 +362,152 @@ class Intake:
     media_type: str
 
 
+def _too_large(max_size: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the file is larger than the {max_size >> 20} MiB the rules allow",
+        errors=[FieldProblem("file", "max_size", f"at most {max_size} bytes")],
+    )
+
+
+class StreamInspection:
+    """The inspection of an upload, run in its own thread on the bytes as they arrive.
+
+    Chunks go over in batches of :data:`SPOOL_CHUNK` bytes through a queue of at most
+    :data:`SPOOL_QUEUE` batches (bounded memory; the event loop waits, without blocking,
+    while the queue is full). Once the inspection has decided (a recording is decided by
+    its header) the rest is not handed over. The thread is its own, not one of the
+    shared pool's: it waits for the request's bytes, which may be slow in coming. Use
+    as an async context manager; :meth:`result` is the media type or the refusal.
+    """
+
+    def __init__(self, meta: UploadMeta, limits: EvidenceFiles, spool_dir: Path) -> None:
+        self.meta = meta
+        self.limits = limits
+        self.spool_dir = spool_dir
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=SPOOL_QUEUE)
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._closed = threading.Event()  # no more bytes are coming
+        self._decided = threading.Event()  # the thread has its answer
+        self._space = asyncio.Event()
+        self._outcome: asyncio.Future[str] | None = None
+        self._thread: threading.Thread | None = None
+
+    async def __aenter__(self) -> StreamInspection:
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[str] = loop.create_future()
+        self._outcome = outcome
+
+        def settle(media_type: str | None, error: BaseException | None) -> None:
+            if outcome.done():
+                return
+            if error is not None:
+                outcome.set_exception(error)
+            else:
+                assert media_type is not None
+                outcome.set_result(media_type)
+
+        def run() -> None:
+            media_type, error = None, None
+            try:
+                media_type = self._inspect()
+            except BaseException as exc:  # handed to the event loop, raised there
+                error = exc
+            finally:
+                self._decided.set()
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                    loop.call_soon_threadsafe(settle, media_type, error)
+                self._wake()
+
+        self._thread = threading.Thread(target=run, name="upload-inspection", daemon=True)
+        self._thread.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closed.set()
+        if self._outcome is not None and not self._outcome.done():
+            with anyio.CancelScope(shield=True):
+                with contextlib.suppress(BaseException):
+                    await self._outcome
+        elif self._outcome is not None:
+            self._outcome.exception()  # retrieved: never reported as unhandled
+
+    def _chunks(self) -> Iterator[bytes]:
+        """The bytes, in the thread: until the end is said (or the upload is over)."""
+        while True:
+            try:
+                batch = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._closed.is_set():
+                    return
+                continue
+            self._wake()
+            if batch is None:
+                return
+            yield from batch
+
+    def _wake(self) -> None:
+        """Tell the event loop there is room in the queue again (from the thread)."""
+        assert self._outcome is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+            self._outcome.get_loop().call_soon_threadsafe(self._space.set)
+
+    def _inspect(self) -> str:
+        limits = self.limits
+        try:
+            detected = inspect.inspect_stream(
+                self._chunks(),
+                filename=self.meta.filename,
+                allowed=limits.allowed_types,
+                limits=archive_limits(limits),
+                spool_dir=self.spool_dir,
+            )
+        except inspect.InspectionError as exc:
+            kind = UnsupportedMediaType if exc.rule.startswith("type_") else ValidationFailed
+            raise kind(exc.message, errors=[FieldProblem("file", exc.rule, exc.message)]) from None
+        return detected.media_type
+
+    @property
+    def decided(self) -> bool:
+        return self._decided.is_set()
+
+    @property
+    def refused(self) -> bool:
+        """Decided, and not in favour: the bytes still coming need not be stored."""
+        outcome = self._outcome
+        return outcome is not None and outcome.done() and outcome.exception() is not None
+
+    async def _put(self, item: list[bytes] | None) -> None:
+        while not self._decided.is_set():
+            try:
+                self._queue.put_nowait(item)
+                return
+            except queue.Full:
+                self._space.clear()
+                if not self._queue.full() or self._decided.is_set():
+                    continue
+                await self._space.wait()
+
+    async def write(self, chunk: bytes) -> None:
+        if self._decided.is_set():
+            return  # decided: the rest is not needed
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= SPOOL_CHUNK:
+            batch, self._pending, self._pending_size = self._pending, [], 0
+            await self._put(batch)
+
+    async def result(self) -> str:
+        """Hand over the rest, say the end has come, and wait for the answer."""
+        if self._pending:
+            batch, self._pending, self._pending_size = self._pending, [], 0
+            await self._put(batch)
+        await self._put(None)
+        self._closed.set()
+        assert self._outcome is not None
+        return await self._outcome
+
+
 async def take_in(
     runtime: Runtime,
     tenant_id: UUID,
@@ -371,46 +520,74 @@ async def take_in(
 ) -> Intake:
     """Receive ``chunks``, check them and store them under their hash; whole or nothing.
 
-    The bytes are spooled to local disk (for the inspection) while they arrive.
-    When their SHA-256 is declared, the final key is known up front, so they also
-    stream straight into the object store (a multipart upload of that key on S3),
-    committed only once every check has passed and aborted otherwise; without it,
-    they are stored from the spool once checked.
+    When their SHA-256 is declared, the final key is known up front: the bytes stream
+    straight into the object store (a multipart upload of that key on S3) while they
+    are inspected in a thread as they go by; the writer hashes them and refuses a digest
+    that is not the declared one, and the object is committed only once every check has
+    passed (aborted otherwise). Nothing goes to local disk unless the type must be read
+    at random (ZIP, OLE, MP4), so a 1 GiB recording is handled at the endpoint's pace.
+    Without a declared hash, the bytes are spooled to local disk while they arrive,
+    hashed and inspected, and stored from the spool once checked.
     """
-    namespace = str(tenant_id)
     spool_dir = Path(runtime.settings.data_dir) / "spool"
+    if expected is not None:
+        return await _take_in_streaming(
+            runtime, str(tenant_id), chunks, meta, limits, spool_dir, declared_length, expected
+        )
+    namespace = str(tenant_id)
     async with Spool(spool_dir, max_size=limits.max_size) as spool:
-        writer = None
-        if expected is not None:
-            writer = await runtime.store.writer(
-                namespace, expected_sha256=expected, max_size=limits.max_size
-            )
+        async for chunk in chunks:
+            if chunk:
+                await spool.write(chunk)
+        spooled = await spool.finish()
+        check_received(spooled.size, spooled.sha256, declared_length=declared_length, expected=None)
+        media_type = await inspect_spool(spooled, meta, limits)
         try:
+            stored = await runtime.store.put(
+                namespace, _file_chunks(spooled.path), expected_sha256=spooled.sha256
+            )
+        except DigestMismatch:
+            raise IncompleteUpload(
+                "the file changed while it was being stored",
+                errors=[FieldProblem("file", "changed", "send the file again")],
+            ) from None
+    return Intake(stored, media_type)
+
+
+async def _take_in_streaming(
+    runtime: Runtime,
+    namespace: str,
+    chunks: AsyncIterator[bytes],
+    meta: UploadMeta,
+    limits: EvidenceFiles,
+    spool_dir: Path,
+    declared_length: int | None,
+    expected: str,
+) -> Intake:
+    await anyio.Path(spool_dir).mkdir(parents=True, exist_ok=True)
+    async with StreamInspection(meta, limits, spool_dir) as inspection:
+        writer = await runtime.store.writer(
+            namespace, expected_sha256=expected, max_size=limits.max_size
+        )
+        try:
+            size = 0
             async for chunk in chunks:
                 if not chunk:
                     continue
-                await spool.write(chunk)
-                if writer is not None:
+                size += len(chunk)
+                if size > limits.max_size:
+                    raise _too_large(limits.max_size)
+                await inspection.write(chunk)
+                if not inspection.refused:  # refused: the rest is received, not stored
                     await writer.write(chunk)
-            spooled = await spool.finish()
-            check_received(spooled, declared_length=declared_length, expected=expected)
-            media_type = await inspect_spool(spooled, meta, limits)
+            check_received(size, None, declared_length=declared_length, expected=expected)
+            media_type = await inspection.result()
             try:
-                if writer is not None:
-                    await spool.discard()  # inspected: not needed while the store completes
-                    stored = await writer.commit()
-                else:
-                    stored = await runtime.store.put(
-                        namespace, _file_chunks(spooled.path), expected_sha256=spooled.sha256
-                    )
-            except DigestMismatch:
-                raise IncompleteUpload(
-                    "the file changed while it was being stored",
-                    errors=[FieldProblem("file", "changed", "send the file again")],
-                ) from None
+                stored = await writer.commit()
+            except DigestMismatch as exc:  # the writer's hash is the only one
+                raise hash_mismatch(exc.expected, exc.actual) from None
         finally:
-            if writer is not None:
-                await writer.abort()  # nothing after a commit; the upload otherwise
+            await writer.abort()  # nothing after a commit; the upload otherwise
     return Intake(stored, media_type)
 
 
@@ -432,10 +609,7 @@ async def receive(
     expected = parse_declared_sha256(declared_sha256)
     limits = evidence_limits(runtime, tenant.rule_set, tenant.rule_set_version)
     if declared_length is not None and declared_length > limits.max_size:
-        raise PayloadTooLarge(
-            f"the file is larger than the {limits.max_size >> 20} MiB the rules allow",
-            errors=[FieldProblem("file", "max_size", f"at most {limits.max_size} bytes")],
-        )
+        raise _too_large(limits.max_size)
     intake = await take_in(
         runtime,
         tenant_id,
