@@ -7,8 +7,9 @@ PYTHON_BIN="${PYTHON:-python3.11}"  # PYTHON=python3.12 infra/test to choose ano
 command -v "$PYTHON_BIN" >/dev/null 2>&1 || PYTHON_BIN=python3
 
 # Debian packages: Pango for WeasyPrint, HarfBuzz's subsetter (fast font subsetting),
-# Noto CJK (Chinese documents), the PostgreSQL client tools.
-DEBIAN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk postgresql-client)
+# Noto CJK (Chinese documents), the PostgreSQL client tools, poppler (pdfsig, pdffonts and
+# pdftotext check the signed documents independently).
+DEBIAN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk postgresql-client poppler-utils)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
