@@ -50,6 +50,11 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     deadline_ticker: DeadlineTicker | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        # Rows are stamped with the runtime's clock, read at each use: a test that sets
+        # ``runtime.clock`` moves history, deadlines and due-process times together.
+        self.db.now = lambda: self.clock.now()
+
     def start_background(self) -> None:
         """Start what runs behind a web or worker process: the outbox relay, the deadline sweep."""
         self.relay.start()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from arbitral.auth.domain import ClientKind, Role
 from tests.cases.helpers import URL, accepted_case, claim_against, command, file_case
+from tests.support.clock import FakeClock
 from tests.support.world import World
 
 
@@ -241,3 +242,18 @@ async def test_lists_show_only_the_callers_cases(auth_world: World) -> None:
     assert bad.status_code == 422
     filtered = await w.client.get(URL, params={"state": "accepted"}, headers=claimant)
     assert filtered.json()["items"] == []
+
+
+async def test_the_history_is_stamped_by_the_runtimes_clock(auth_world: World) -> None:
+    """History times agree with deadlines and service times when the clock is driven."""
+    w = auth_world
+    claimant = await w.login(w.a, Role.CLAIMANT)
+    secretary = await w.login(w.a, Role.SECRETARY)
+    case = await file_case(w, claimant)
+    later = datetime.now(UTC) + timedelta(hours=30)
+    w.runtime.clock = FakeClock(later)
+    response = await command(w, secretary, case["id"], "accept")
+    assert response.status_code == 200, response.text
+    accepted = (await events(w, case["id"], claimant))[-1]
+    assert accepted["command"] == "accept"
+    assert datetime.fromisoformat(accepted["at"]) == later

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID, uuid4
 
@@ -350,7 +349,7 @@ async def create_exhibit(
                 errors=[FieldProblem(f"$.{column[8:]}", "unique", "cited already")],
                 extensions={"exhibit_id": str(already[0]["id"]), "number": already[0]["number"]},
             )
-        now = datetime.now(UTC)
+        now = uow.now()
         await uow.execute(
             "INSERT INTO exhibit (id, tenant_id, case_id, side, title, description, proves, kind, "  # noqa: S608 (column is one of two constants)
             f"{column}, provenance, created_at, created_by, ruling_reason) "
@@ -425,7 +424,7 @@ async def _submit(
     )
     seq = int(rows[0]["n"]) + 1
     number = domain.exhibit_number(side, seq)
-    now = datetime.now(UTC)
+    now = uow.now()
     await uow.execute(
         "UPDATE exhibit SET seq = {}, number = {}, submitted_at = {}, submitted_by = {} "
         "WHERE tenant_id = {} AND id = {} AND submitted_at IS NULL",
@@ -511,7 +510,7 @@ async def record_view(
             Opinion(data.relevance).value,
             comment,
             principal.actor_id,
-            datetime.now(UTC),
+            uow.now(),
         )
         opinions = {
             "authenticity": data.authenticity,
@@ -569,7 +568,7 @@ async def rule(
                 extensions={"state": case.state.value},
             )
         await touch(uow, case)
-        now = datetime.now(UTC)
+        now = uow.now()
         await uow.execute(
             "UPDATE exhibit SET ruling = {}, ruling_reason = {}, ruled_by = {}, ruled_at = {} "
             "WHERE tenant_id = {} AND id = {}",

@@ -163,7 +163,7 @@ async def _agents(
     """Agent -> the parties it acts for on this case, by powers of attorney in force."""
     if not party_users:
         return {}
-    now = datetime.now(UTC)
+    now = uow.now()
     marks = ", ".join("{}" for _ in party_users)
     rows = await uow.fetch(
         "SELECT agent_user_id, principal_user_id, scope FROM power_of_attorney "  # noqa: S608 (placeholders only)
@@ -300,7 +300,7 @@ async def append_event(
         to_state.value,
         principal.actor_id if principal else system,
         principal.kind.value if principal else "system",
-        datetime.now(UTC),
+        uow.now(),
         reason,
         json.dumps(dict(data or {}), ensure_ascii=False, sort_keys=True, default=str),
     )
@@ -317,7 +317,7 @@ async def touch(uow: UnitOfWork, case: LoadedCase, *, if_version: int | None = N
     rows = await uow.fetch(
         "UPDATE arb_case SET version = version + 1, updated_at = {} "
         "WHERE tenant_id = {} AND id = {} AND version = {} RETURNING version",
-        datetime.now(UTC),
+        uow.now(),
         case.row["tenant_id"],
         case.id,
         expected,
@@ -478,7 +478,7 @@ async def file_case(runtime: Runtime, principal: Principal, filing: CaseFiling) 
     tenant = await runtime.tenants.by_id(tenant_id)
     if tenant is None:
         raise NotFound("no such commission")
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     values = _validated(
         runtime, tenant, filing.case_type, filing.claim, now.astimezone(tenant.zone).date()
     )
@@ -754,7 +754,7 @@ async def _apply(
             {
                 "case_id": str(case.id),
                 "state": target.value,
-                "at": datetime.now(UTC).isoformat(),
+                "at": uow.now().isoformat(),
                 "by": actor_name,
                 **event_data,
             },
@@ -801,7 +801,7 @@ async def amend(runtime: Runtime, principal: Principal, case_id: UUID, data: Ame
             raise TransitionNotAllowed(
                 str(exc), extensions={"state": case.state.value, "allowed_commands": allowed}
             ) from None
-        today = datetime.now(UTC).astimezone(tenant.zone).date()
+        today = uow.now().astimezone(tenant.zone).date()
         values = _validated(runtime, tenant, str(case.row["case_type"]), data.claim, today)
         await touch(uow, case)
         await uow.execute(
@@ -1001,7 +1001,7 @@ async def flag_altered_evidence(
         *keys,
         *keys,
     )
-    now = datetime.now(UTC)
+    now = uow.now()
     for row in rows:
         exhibit_id = as_uuid(row["id"])
         case_id = as_uuid(row["case_id"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -87,6 +88,8 @@ class Database:
         self.engine: Engine[Any] = build_engine(config)
         self._commit_listeners: list[Callable[[UnitOfWork], None]] = []
         self._opened = False
+        self.now: Callable[[], datetime] = _utc_now
+        """The time rows are stamped with (the runtime's clock, which tests drive)."""
 
     @property
     def dialect(self) -> str:
@@ -192,3 +195,7 @@ def _querystring(sql: str, args: tuple[Any, ...]) -> Any:
 def _is_database_error(exc: BaseException) -> bool:
     module = type(exc).__module__
     return module.startswith(("asyncpg", "sqlite3", "aiosqlite"))
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -66,6 +66,10 @@ class UnitOfWork:
     @property
     def is_postgres(self) -> bool:
         return self.database.is_postgres
+
+    def now(self) -> datetime:
+        """The time to stamp rows with: the runtime's clock (see :attr:`Database.now`)."""
+        return self.database.now()
 
     @property
     def _root(self) -> UnitOfWork:
