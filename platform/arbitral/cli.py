@@ -83,6 +83,7 @@ class LazyGroup(click.Group):
         "evidence": "arbitral.custody.cli:command",
         "payments": "arbitral.payments.cli:command",
         "service": "arbitral.service.cli:command",
+        "document": "arbitral.documents.cli:command",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

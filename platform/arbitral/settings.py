@@ -212,6 +212,8 @@ class Settings:
     deadline_sweep_s: float = 30.0
     # The provider that collects the fees (None: fees are assessed, nothing is collected online).
     payment: PaymentConfig | None = None
+    # An RFC 3161 timestamp authority for document signatures (None: PAdES B-B, no network).
+    tsa_url: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -308,6 +310,13 @@ class Settings:
         templates_dir = (
             Path(env.get(f"{PREFIX}TEMPLATES_DIR") or "templates").expanduser().resolve()
         )
+        tsa_url = env.get(f"{PREFIX}TSA_URL") or None
+        if tsa_url is not None and (
+            urlsplit(tsa_url).scheme not in {"http", "https"} or not urlsplit(tsa_url).hostname
+        ):
+            raise ConfigError(
+                f"{PREFIX}TSA_URL", f"must be the http(s) URL of an RFC 3161 TSA, got {tsa_url!r}"
+            )
 
         return cls(
             data_dir=data_dir,
@@ -335,6 +344,7 @@ class Settings:
             payment=parse_payment_url(
                 f"{PREFIX}PAYMENT_URL", env.get(f"{PREFIX}PAYMENT_URL") or "none"
             ),
+            tsa_url=tsa_url,
         )
 
 
@@ -364,6 +374,7 @@ KNOWN_VARIABLES = frozenset(
         "SMTP_URL",
         "SMS_URL",
         "TEMPLATES_DIR",
+        "TSA_URL",
     )
 )
 

@@ -231,6 +231,31 @@ class OAuthController(Controller):
         return Response(Jwks(keys=keys), headers={"Cache-Control": "public, max-age=300"})
 
     @get(
+        "/documents/ca.pem",
+        opt=public(),
+        summary="The CA certificates under which the commission signs its documents (PEM)",
+        description=(
+            "Every root the commission's document signers chain to, current and retired. "
+            "Save it to check a signed PDF offline: "
+            "`arbitral document verify FILE.pdf --trust ca.pem`."
+        ),
+        media_type="application/x-pem-file",
+    )
+    async def document_ca(self, request: AnyRequest, tenant_slug: FromPath[str]) -> Response[str]:
+        from arbitral.keys.documents import trust_anchors
+        from arbitral.keys.x509 import to_pem
+
+        tenant = await tenant_by_slug(request, tenant_slug)
+        anchors = await trust_anchors(request.app.state.runtime.db, tenant.id)
+        if not anchors:
+            raise NotFound("this commission has no document signer yet")
+        return Response(
+            to_pem(anchors),
+            media_type="application/x-pem-file",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    @get(
         "/.well-known/oauth-authorization-server",
         opt=public(),
         summary="Authorization server metadata (RFC 8414)",

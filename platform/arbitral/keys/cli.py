@@ -17,8 +17,10 @@ import click
 from arbitral.audit.services import Actor
 from arbitral.db.engine import Database
 from arbitral.errors import first_line
+from arbitral.keys.documents import DocumentKeys, DocumentSignerInfo, trust_anchors
 from arbitral.keys.domain import PURPOSES
 from arbitral.keys.services import KeyInfo, KeyRing, list_keys, resolve_key_encryption_key
+from arbitral.keys.x509 import DOCUMENTS, DocumentSignerError, to_pem
 from arbitral.settings import ConfigError, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,18 +77,23 @@ def list_command(slug: str) -> None:
     if not infos:
         click.echo(f"tenant {slug} has no keys yet (each purpose gets one on first use)")
         return
-    click.echo(f"{'KID':<43}  {'PURPOSE':<7}  {'ALGORITHM':<9}  {'CREATED':<25}  RETIRED")
+    click.echo(f"{'KID':<43}  {'PURPOSE':<11}  {'ALGORITHM':<9}  {'CREATED':<25}  RETIRED")
     for info in infos:
         retired = _when(info.retired_at, zone) if info.retired_at else "-"
         click.echo(
-            f"{info.kid:<43}  {info.purpose:<7}  {info.algorithm:<9}  "
+            f"{info.kid:<43}  {info.purpose:<11}  {info.algorithm:<9}  "
             f"{_when(info.created_at, zone):<25}  {retired}"
         )
 
 
 @command.command("rotate")
 @click.option("--tenant", "slug", required=True, help="The tenant's slug.")
-@click.option("--purpose", required=True, type=click.Choice(PURPOSES), help="Which key to rotate.")
+@click.option(
+    "--purpose",
+    required=True,
+    type=click.Choice([*PURPOSES, DOCUMENTS]),
+    help="Which key to rotate (documents: a new certificate from the development CA).",
+)
 @_reports_config_errors
 def rotate_command(slug: str, purpose: str) -> None:
     """Make a new signing key for PURPOSE and retire the old one (audited).
@@ -132,6 +139,11 @@ async def _rotate(
     await db.open()
     try:
         tenant_id, _ = await _tenant(db, slug)
+        if purpose == DOCUMENTS:
+            info = await _document_errors(
+                _database_errors(db, DocumentKeys(db, kek).rotate(tenant_id, actor=actor))
+            )
+            return info.retired_kid, info.kid
         ring = KeyRing(db, kek)
         rotation = await _database_errors(db, ring.rotate_detailed(tenant_id, purpose, actor=actor))
         return rotation.retired_kid, rotation.new.kid
@@ -161,3 +173,146 @@ async def _database_errors(db: Database, awaitable: Awaitable[T]) -> T:
                 db.config.variable, f"{db.config.display}: {first_line(exc)}{hint}"
             ) from None
         raise
+
+
+# -- document signers ----------------------------------------------------------------
+
+PASSPHRASE_VARIABLE = "PKCS12_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
+
+
+@command.command("issue-document-signer")
+@click.option("--tenant", "slug", required=True, help="The tenant's slug.")
+@_reports_config_errors
+def issue_document_signer(slug: str) -> None:
+    """Issue the commission's document-signing certificate from its development CA.
+
+    Makes the CA (ECDSA P-256, its key sealed like the others) the first
+    time; each run issues a new signing key and certificate and retires the
+    previous one (audited). For production, import a real chain instead.
+    """
+    settings = _load_settings()
+    kek = resolve_key_encryption_key(settings)
+    info = asyncio.run(_issue(settings, kek, slug, operator()))
+    _echo_signer(slug, info)
+
+
+@command.command("import-document-signer")
+@click.option("--tenant", "slug", required=True, help="The tenant's slug.")
+@click.option(
+    "--pkcs12",
+    "path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, readable=True),
+    help="A PKCS#12 (.p12/.pfx) file: the signing key, its certificate and the chain to the root.",
+)
+@click.option(
+    "--passphrase-env",
+    default=PASSPHRASE_VARIABLE,
+    show_default=True,
+    help="The environment variable holding the file's passphrase (asked for if unset).",
+)
+@_reports_config_errors
+def import_document_signer(slug: str, path: str, passphrase_env: str) -> None:
+    """Install a real document-signing key and chain from a PKCS#12 file (audited).
+
+    The key is sealed under ARBITRAL_KEY_ENCRYPTION_KEY, the chain stored;
+    the previous signer is retired (what it signed still verifies).
+    """
+    settings = _load_settings()
+    kek = resolve_key_encryption_key(settings)
+    data = _read(path)
+    passphrase = os.environ.get(passphrase_env)
+    if passphrase is None:
+        passphrase = click.prompt(
+            f"passphrase of {path} (empty if none)",
+            hide_input=True,
+            default="",
+            show_default=False,
+            err=True,
+        )
+    info = asyncio.run(_import(settings, kek, slug, data, passphrase.encode("utf-8"), operator()))
+    _echo_signer(slug, info)
+
+
+@command.command("document-ca")
+@click.option("--tenant", "slug", required=True, help="The tenant's slug.")
+@_reports_config_errors
+def document_ca(slug: str) -> None:
+    """Print the commission's document CA certificates (PEM), to verify its PDFs offline.
+
+    Every root the commission has signed under, current and retired:
+    `arbitral document verify FILE.pdf --trust ca.pem`.
+    """
+    settings = _load_settings()
+    anchors = asyncio.run(_anchors(settings, slug))
+    if not anchors:
+        raise ConfigError(
+            "--tenant",
+            f"tenant {slug} has no document signer yet "
+            f"(arbitral keys issue-document-signer --tenant {slug})",
+        )
+    click.echo(to_pem(anchors), nl=False)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError("--pkcs12", f"cannot read {path}: {exc.strerror}") from None
+
+
+def _echo_signer(slug: str, info: DocumentSignerInfo) -> None:
+    retired = f" (retired {info.retired_kid})" if info.retired_kid else ""
+    click.echo(f"document signer of {slug}: {info.kid}{retired}")
+    click.echo(f"  origin       {info.origin}")
+    click.echo(f"  algorithm    {info.algorithm}")
+    click.echo(f"  subject      {info.subject}")
+    click.echo(f"  issuer       {info.issuer}")
+    click.echo(f"  sha-256      {info.fingerprint_sha256}")
+    click.echo(f"  valid until  {info.not_after.isoformat()}")
+
+
+async def _document_errors(awaitable: Awaitable[T]) -> T:
+    try:
+        return await awaitable
+    except DocumentSignerError as exc:
+        raise ConfigError("document signer", str(exc)) from None
+
+
+async def _issue(settings: Settings, kek: bytes, slug: str, actor: Actor) -> DocumentSignerInfo:
+    db = Database(settings.database)
+    await db.open()
+    try:
+        tenant_id, _ = await _tenant(db, slug)
+        keys = DocumentKeys(db, kek)
+        return await _document_errors(
+            _database_errors(db, keys.issue_development(tenant_id, actor=actor))
+        )
+    finally:
+        await db.close()
+
+
+async def _import(
+    settings: Settings, kek: bytes, slug: str, data: bytes, passphrase: bytes, actor: Actor
+) -> DocumentSignerInfo:
+    db = Database(settings.database)
+    await db.open()
+    try:
+        tenant_id, _ = await _tenant(db, slug)
+        keys = DocumentKeys(db, kek)
+        return await _document_errors(
+            _database_errors(db, keys.import_pkcs12(tenant_id, data, passphrase, actor=actor))
+        )
+    finally:
+        await db.close()
+
+
+async def _anchors(settings: Settings, slug: str) -> list[Any]:
+    db = Database(settings.database)
+    await db.open()
+    try:
+        tenant_id, _ = await _tenant(db, slug)
+        return await _database_errors(db, trust_anchors(db, tenant_id))
+    finally:
+        await db.close()

@@ -41,6 +41,7 @@ from arbitral.db.engine import Database
 from arbitral.db.uow import UnitOfWork
 from arbitral.keys.domain import (
     KEK_LENGTH,
+    PURPOSES,
     NewSigningKey,
     Purpose,
     check_kek,
@@ -294,6 +295,8 @@ class KeyRing:
                 )
             if not rows:
                 return None  # misses are not cached: the key may appear, and kids are untrusted
+            if rows[0]["purpose"] not in PURPOSES:
+                return None  # a document key (X.509, not Ed25519) never verifies a JWS
             cached = (rows[0]["purpose"], import_public_jwk(_json(rows[0]["public_jwk"])))
             self._public[cache_key] = cached
             while len(self._public) > self.CACHE_SIZE:

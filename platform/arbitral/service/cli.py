@@ -1,4 +1,4 @@
-"""``arbitral service``: the stand-in SMS gateway (its own process)."""
+"""``arbitral service``: the stand-ins that run as their own process (SMS gateway, TSA)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _numbers(raw: tuple[str, ...]) -> frozenset[str]:
 
 @click.group()
 def command() -> None:
-    """Service of process: the stand-in SMS gateway."""
+    """Stand-ins of outside services: the SMS gateway, an RFC 3161 timestamp authority."""
 
 
 @command.command("sms-gateway")
@@ -79,3 +79,12 @@ def sms_gateway(
     )
     click.echo(f"stand-in SMS gateway on http://{host}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+
+
+def _add_tsa() -> None:
+    from arbitral.documents.cli import tsa_command
+
+    command.add_command(tsa_command)
+
+
+_add_tsa()
