@@ -68,6 +68,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "ends_at": "2030-01-07T10:00:00+08:00",
         "link": "https://video.example.cn/room/1",
     },
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing/sessions/{session_id:uuid}/reschedule"): {
+        "starts_at": "2030-01-08T09:00:00+08:00",
+        "ends_at": "2030-01-08T10:00:00+08:00",
+        "link": "https://video.example.cn/room/2",
+        "reason": "改期",
+    },
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing/sessions/{session_id:uuid}/outcome"): {
         "outcome": "held"
     },

@@ -16,6 +16,7 @@ from tests.hearings.helpers import (
     state_of,
     wait_for,
 )
+from tests.service.helpers import serve_by_staff
 from tests.support.clock import FakeClock
 from tests.support.world import World
 
@@ -268,7 +269,51 @@ async def test_a_video_hearing_is_scheduled_held_and_recorded(auth_world: World)
     assert too_early.status_code == 409
     not_held = await w.client.post(f"{hearing_url}/close", json={}, headers=tribunal)
     assert not_held.status_code == 409
-    clock.advance(days=2, minutes=70)
+    # The notice of hearing of the slot went to both parties through the ladder.
+    service = (await w.client.get(f"{URL}/{case_id}/service", headers=who["secretary"])).json()
+    notices = [r for r in service["requests"] if r["notice"] == "notice-of-hearing"]
+    assert len(notices) == 2
+    assert {r["subject"] for r in notices} == {session["notice_subject"]}
+    # Served a day later, it is less than the rules' 3 days before the slot: not held.
+    clock.advance(days=1)
+    await serve_by_staff(w, case_id, who["secretary"], "notice-of-hearing")
+    clock.advance(days=1, minutes=70)
+    short = await w.client.post(outcome_url, json={"outcome": "held"}, headers=tribunal)
+    assert short.status_code == 409, short.text
+    assert short.json()["errors"][0]["rule"] == "hearing_notice"
+    assert "less than 3 days" in short.json()["detail"]
+    # Adjourned and moved: the new slot is notified anew, in good time.
+    later = clock.now() + timedelta(days=5)
+    moved = await w.client.post(
+        f"{hearing_url}/sessions/{session['id']}/reschedule",
+        json={
+            "starts_at": later.isoformat(),
+            "ends_at": (later + timedelta(hours=1)).isoformat(),
+            "link": "https://meet.example.cn/r/abc124",
+            "reason": "通知期间不足，改期",
+        },
+        headers=who["secretary"],
+    )
+    assert moved.status_code == 200, moved.text
+    moved_session = moved.json()["sessions"][0]
+    assert moved_session["notice_subject"] != session["notice_subject"]
+    assert moved_session["notice_served_at"] is None
+    unserved = await w.client.post(outcome_url, json={"outcome": "held"}, headers=tribunal)
+    assert unserved.status_code == 409
+    clock.advance(days=5, minutes=70)
+    unserved = await w.client.post(outcome_url, json={"outcome": "held"}, headers=tribunal)
+    assert unserved.status_code == 409
+    assert "not yet served on every party" in unserved.json()["detail"]
+    # Served on both at once (a week before would do; here the record says five days).
+    served = await serve_by_staff(
+        w,
+        case_id,
+        who["secretary"],
+        "notice-of-hearing",
+        subject_prefix=moved_session["notice_subject"],
+        served_at=clock.now() - timedelta(days=5, minutes=60),
+    )
+    assert len(served) == 2
     held = await w.client.post(
         outcome_url,
         json={"outcome": "held_in_absence", "notes": "被申请人经合法通知未到庭"},
@@ -276,10 +321,19 @@ async def test_a_video_hearing_is_scheduled_held_and_recorded(auth_world: World)
     )
     assert held.status_code == 200, held.text
     assert held.json()["sessions"][0]["outcome"] == "held_in_absence"
+    assert held.json()["sessions"][0]["notice_served_at"] is not None
     closed = await w.client.post(f"{hearing_url}/close", json={}, headers=tribunal)
     assert closed.status_code == 200, closed.text
     record = (await w.client.get(f"{URL}/{case_id}/due-process", headers=tribunal)).json()
     assert [e["command"] for e in record["hearing"]["video_sessions"]] == [
         "video_hearing_scheduled",
+        "video_hearing_rescheduled",
         "video_hearing_outcome",
     ]
+    # Each notice served is in the due-process record and in the party's inbox.
+    served_notices = [
+        e for e in record["service"] if e["data"].get("notice") == "notice-of-hearing"
+    ]
+    assert len(served_notices) == 4
+    inbox = (await w.client.get("/api/v1/inbox", headers=who["respondent"])).json()
+    assert [i["notice"] for i in inbox].count("notice-of-hearing") == 2

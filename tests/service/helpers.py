@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arbitral.auth.domain import Role
 
@@ -28,3 +28,39 @@ async def inbox_item_of(runtime: Runtime, tenant: Tenant, case_id: str) -> str:
             datetime.now(UTC),
         )
     return str(item_id)
+
+
+async def serve_by_staff(
+    w: Any,
+    case_id: str,
+    secretary: dict[str, str],
+    notice: str,
+    *,
+    recipients: set[str] | None = None,
+    served_at: datetime | None = None,
+    subject_prefix: str = "",
+) -> list[dict[str, Any]]:
+    """A secretary records ``notice`` served by post on each party still being served
+    (only ``recipients``, by name, when given); the requests as they now stand."""
+    url = f"/api/v1/cases/{case_id}/service"
+    found = (await w.client.get(url, headers=secretary)).json()["requests"]
+    done = []
+    for request in found:
+        if request["notice"] != notice or request["status"] not in ("serving", "referred"):
+            continue
+        if not request["subject"].startswith(subject_prefix):
+            continue
+        if recipients is not None and request["recipient"] not in recipients:
+            continue
+        body: dict[str, Any] = {
+            "request_id": request["id"],
+            "method": "post",
+            "reason": "EMS 1100000000001 签收",
+        }
+        if served_at is not None:
+            body["served_at"] = served_at.isoformat()
+        recorded = await w.client.post(f"{url}/record", json=body, headers=secretary)
+        assert recorded.status_code == 200, recorded.text
+        done.append(request["id"])
+    after = (await w.client.get(url, headers=secretary)).json()["requests"]
+    return [r for r in after if r["id"] in done]

@@ -16,6 +16,7 @@ from arbitral.identity.services import create_power
 from arbitral.tribunal import services as tribunal_services
 from tests.cases.helpers import URL, accepted_case
 from tests.rules.test_claims import COMPANY_CODE, loan_claim
+from tests.service.helpers import serve_by_staff
 from tests.support.clock import FakeClock
 from tests.support.world import World
 from tests.tribunal.helpers import (
@@ -337,7 +338,16 @@ async def test_the_tribunal_is_constituted_only_when_complete_and_disclosed(
     done = await w.client.post(constitute, json={}, headers=who["secretary"])
     assert done.status_code == 200, done.text
     assert done.json()["state"] == "tribunal_constituted"
-    assert done.json()["challenge_until"] is not None
+    # The challenge period runs from each party's service of the notice of constitution:
+    # not before it is served.
+    assert done.json()["challenge_until"] is None
+    periods = done.json()["challenge_periods"]
+    assert sorted(p["side"] for p in periods) == ["claimant", "respondent"]
+    assert all(p["notice_status"] == "serving" and p["until"] is None for p in periods)
+    await serve_by_staff(w, case["id"], who["secretary"], "notice-of-tribunal")
+    after = (await w.client.get(tribunal_url(case["id"]), headers=who["secretary"])).json()
+    assert after["challenge_until"] is not None
+    assert after["challenge_until"] == max(p["until"] for p in after["challenge_periods"])
     shown = (await w.client.get(f"{URL}/{case['id']}", headers=who["respondent"])).json()
     assert shown["state"] == "tribunal_constituted"
     assert "challenge" in [d["name"] for d in shown["deadlines"]]
@@ -460,6 +470,7 @@ async def test_a_late_challenge_is_refused_and_a_rejected_one_recorded(
         tribunal_url(case["id"], "/constitute"), json={}, headers=who["secretary"]
     )
     assert done.status_code == 200, done.text
+    await serve_by_staff(w, case["id"], who["secretary"], "notice-of-tribunal")
     challenges = tribunal_url(case["id"], "/challenges")
     filed = await w.client.post(
         challenges,

@@ -54,6 +54,10 @@ SERVICE_EVENTS: Final = frozenset({"notice_served", "complete_service"})
 NEEDS_SERVICE: Final = frozenset(
     {"close_pleadings", "constitute_tribunal", "open_hearing", "conclude_deliberation"}
 )
+# Commands refused while the notice of the tribunal's constitution is still being served on
+# a party (or referred to the staff): each party's challenge period runs from its service,
+# so until then the challenge deadline is not even known.
+NEEDS_TRIBUNAL_NOTICE: Final = frozenset({"conclude_deliberation"})
 
 
 class DueProcessRefused(ProblemError):
@@ -151,6 +155,25 @@ async def check(uow: UnitOfWork, case: LoadedCase, command: str) -> None:
             raise DueProcessRefused(
                 "the respondent has not been served",
                 errors=[FieldProblem("$.command", "not_served", "serve the respondent first")],
+            )
+    if command in NEEDS_TRIBUNAL_NOTICE:
+        pending = await uow.fetch(
+            "SELECT party_id FROM service_request WHERE tenant_id = {} AND case_id = {} "
+            "AND notice = 'notice-of-tribunal' AND status IN ('serving', 'referred')",
+            tenant_id,
+            case.id,
+        )
+        if pending:
+            raise DueProcessRefused(
+                "the notice of the tribunal's constitution is not yet served on every party "
+                "(the challenge period runs from its service)",
+                errors=[
+                    FieldProblem(
+                        "$.command",
+                        "tribunal_notice_unserved",
+                        f"{len(pending)} part{'y' if len(pending) == 1 else 'ies'} not yet served",
+                    )
+                ],
             )
     names = PERIODS_BEFORE.get(command, frozenset())
     running = [d for d in case.deadlines if d.name in names]
@@ -379,6 +402,9 @@ def _hearing_record(events: list[EventRef]) -> HearingRecord | None:
         posts=posts,
         accepts_mediation=wishes,
         video_sessions=[
-            e for e in events if e.command in {"video_hearing_scheduled", "video_hearing_outcome"}
+            e
+            for e in events
+            if e.command
+            in {"video_hearing_scheduled", "video_hearing_rescheduled", "video_hearing_outcome"}
         ],
     )

@@ -17,6 +17,7 @@ from arbitral.hearings.schemas import (
     OutcomeIn,
     PostIn,
     ReasonIn,
+    RescheduleIn,
     RoundCloseIn,
     SessionIn,
 )
@@ -106,6 +107,27 @@ class HearingController(Controller):
     ) -> HearingOut:
         return await services.schedule_session(
             request.app.state.runtime, current_principal(request), case_id, data
+        )
+
+    @post(
+        "/sessions/{session_id:uuid}/reschedule",
+        opt=require(Permission.CASES_READ),
+        summary="Move a video session to another slot or link, by the tribunal or staff",
+        description=(
+            "Before its outcome is recorded; the parties are served the notice of hearing of "
+            "the new slot (the former slot's notice stops)."
+        ),
+        status_code=200,
+    )
+    async def reschedule(
+        self,
+        request: AnyRequest,
+        case_id: FromPath[UUID],
+        session_id: FromPath[UUID],
+        data: JSONBody[RescheduleIn],
+    ) -> HearingOut:
+        return await services.reschedule_session(
+            request.app.state.runtime, current_principal(request), case_id, session_id, data
         )
 
     @post(

@@ -24,9 +24,10 @@ Posts are append-only and seen by everyone on the case.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 from uuid import UUID
@@ -285,3 +286,77 @@ def close_refusal(
 def mediation_wishes(posts: Iterable[tuple[Speaker, bool | None, Kind]]) -> dict[str, bool]:
     """Each side's answer in its closing statement: does it accept mediation?"""
     return {s.value: bool(m) for s, m, k in posts if k is Kind.CLOSING and s in PARTIES}
+
+
+# -- the notice of hearing -----------------------------------------------------------
+
+# What each asynchronous round is, and who may post in it, as the notice of hearing says.
+ROUND_TEXT: Final = {
+    "zh": {
+        Round.QUESTIONING: (
+            "本环节由仲裁庭和双方当事人发问，一方可以就案件事实向对方提问。",
+            "仲裁庭、申请人、被申请人",
+        ),
+        Round.ANSWERING: (
+            "本环节由被提问的一方回答向其提出的问题。",
+            "被提问的一方当事人（仲裁庭可随时发问）",
+        ),
+        Round.DEBATING: (
+            "本环节由双方当事人就争议焦点发表辩论意见。",
+            "申请人、被申请人（仲裁庭可随时发问）",
+        ),
+        Round.CLOSING: (
+            "本环节由双方当事人各作一次最后陈述，并表明是否同意调解。",
+            "申请人、被申请人，各一次",
+        ),
+    },
+    "en": {
+        Round.QUESTIONING: (
+            "In this round the tribunal and the parties ask questions; a party may question "
+            "the other side on the facts.",
+            "the tribunal, the claimant and the respondent",
+        ),
+        Round.ANSWERING: (
+            "In this round each side answers the questions put to it.",
+            "the side that was asked (the tribunal may ask at any time)",
+        ),
+        Round.DEBATING: (
+            "In this round both sides argue the issues in dispute.",
+            "the claimant and the respondent (the tribunal may ask at any time)",
+        ),
+        Round.CLOSING: (
+            "In this round each side makes one closing statement and says whether it "
+            "accepts mediation.",
+            "the claimant and the respondent, once each",
+        ),
+    },
+}
+
+
+def session_subject(session_id: UUID, starts_at: datetime, ends_at: datetime, link: str) -> str:
+    """The subject of the notice of a video session's slot: a new slot is a new notice."""
+    slot = f"{starts_at.isoformat()}|{ends_at.isoformat()}|{link}".encode()
+    return f"session:{session_id.hex}:{hashlib.sha256(slot).hexdigest()[:16]}"
+
+
+def round_subject(round_id: UUID) -> str:
+    return f"round:{round_id.hex}"
+
+
+def notice_refusal(
+    starts_at: datetime, notice_days: int, served: Sequence[datetime | None]
+) -> str | None:
+    """Why a video session cannot be held as scheduled (None: every party had its notice).
+
+    ``served``: when each party was served with the notice of this slot (None: not yet).
+    """
+    latest = starts_at - timedelta(days=notice_days)
+    if not served or any(at is None for at in served):
+        return "the notice of hearing of this slot is not yet served on every party"
+    last = max(at for at in served if at is not None)
+    if last > latest:
+        return (
+            f"the notice of hearing was served on {last.isoformat()}, less than {notice_days} "
+            f"days before the session ({starts_at.isoformat()})"
+        )
+    return None

@@ -41,6 +41,15 @@ class SessionIn(msgspec.Struct, forbid_unknown_fields=True):
     link: str
 
 
+class RescheduleIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A video session moved to another slot (or link): the parties are notified anew."""
+
+    starts_at: datetime
+    ends_at: datetime
+    link: str
+    reason: str
+
+
 class OutcomeIn(msgspec.Struct, forbid_unknown_fields=True):
     outcome: str  # held, held_in_absence, adjourned
     notes: str = ""
@@ -82,6 +91,9 @@ class SessionOut(msgspec.Struct):
     notes: str
     recording_sha256: str | None
     recorded_at: datetime | None
+    # The notice of hearing of the current slot (served on every party at notice_served_at).
+    notice_subject: str = ""
+    notice_served_at: datetime | None = None
 
 
 class HearingOut(msgspec.Struct):

@@ -35,13 +35,17 @@ from arbitral.hearings.schemas import (
     PostIn,
     PostOut,
     ReasonIn,
+    RescheduleIn,
     RoundCloseIn,
     RoundOut,
     SessionIn,
     SessionOut,
 )
 from arbitral.identity.services import actor_of, tenant_of
+from arbitral.notify.domain import language_of
 from arbitral.rules.model import UnknownRule
+from arbitral.service import services as service
+from arbitral.service.domain import Notice, RequestStatus
 
 if TYPE_CHECKING:
     from arbitral.db.uow import UnitOfWork
@@ -265,8 +269,15 @@ async def _out(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> HearingOut:
                 notes=str(s["notes"]),
                 recording_sha256=s["recording_sha256"],
                 recorded_at=as_optional_datetime(s["recorded_at"]),
+                notice_subject=subject,
+                notice_served_at=max(served)  # type: ignore[type-var]
+                if served and all(at is not None for at in served)
+                else None,
             )
-            for s in await _sessions(uow, tenant_id, hearing_id)
+            for s, (subject, served) in [
+                (s, await _session_notice(uow, tenant_id, s))
+                for s in await _sessions(uow, tenant_id, hearing_id)
+            ]
         ],
     )
 
@@ -366,10 +377,11 @@ async def _open_round(
         zone=tenant.zone,
         calendar=runtime.rules.calendar(rules.calendar),
     ).ends_at
+    round_id = uuid4()
     await uow.execute(
         "INSERT INTO hearing_round (id, tenant_id, case_id, hearing_id, name, position, "
         "opened_at, closes_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
-        uuid4(),
+        round_id,
         tenant.id,
         case.id,
         hearing_id,
@@ -394,6 +406,27 @@ async def _open_round(
         None,
         "hearing_round_opened",
         {"round": name, "closes_at": closes_at.isoformat()},
+    )
+    # The parties are told of the round: what it is, when it closes, who may post.
+    lang = language_of(tenant.locale)
+    label = rules.case_type(str(row["case_type"])).time_limit(limit)
+    text, who = domain.ROUND_TEXT[lang].get(domain.Round(name), ("", ""))
+    await service.serve_parties(
+        uow,
+        runtime,
+        tenant,
+        case.id,
+        Notice.HEARING,
+        subject=domain.round_subject(round_id),
+        variables={
+            "kind": "asynchronous",
+            "round_name": label.label_zh if lang == "zh" else label.label_en,
+            "round_text": text,
+            "who_may_post": who,
+            "opens_at": _local(tenant, now),
+            "closes_at": _local(tenant, closes_at),
+            "time_zone": tenant.zone.key,
+        },
     )
 
 
@@ -719,6 +752,81 @@ async def _check_exhibits(
 # -- video sessions ------------------------------------------------------------------
 
 
+def _local(tenant: TenantInfo, at: datetime) -> str:
+    return at.astimezone(tenant.zone).strftime("%Y-%m-%d %H:%M")
+
+
+async def _serve_session_notice(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    case_id: UUID,
+    session_id: UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    link: str,
+) -> str:
+    """The notice of hearing of a session's slot, on every party (a former slot's stops)."""
+    subject = domain.session_subject(session_id, starts_at, ends_at, link)
+    await service.stop_notices(
+        uow,
+        runtime,
+        tenant,
+        case_id,
+        Notice.HEARING,
+        note="the session was moved: the notice of its new slot is served instead",
+        keep_subject=subject,
+        prefix=f"session:{session_id.hex}:",
+    )
+    await service.serve_parties(
+        uow,
+        runtime,
+        tenant,
+        case_id,
+        Notice.HEARING,
+        subject=subject,
+        variables={
+            "kind": "video",
+            "starts_at": _local(tenant, starts_at),
+            "ends_at": _local(tenant, ends_at),
+            "time_zone": tenant.zone.key,
+            "link": link,
+        },
+    )
+    return subject
+
+
+async def _session_notice(
+    uow: UnitOfWork, tenant_id: UUID, session: Mapping[str, Any]
+) -> tuple[str, list[datetime | None]]:
+    """The subject of a session's notice and when each party was served with it."""
+    subject = domain.session_subject(
+        as_uuid(session["id"]),
+        as_datetime(session["starts_at"]),
+        as_datetime(session["ends_at"]),
+        str(session["link"]),
+    )
+    found = await service.parties_served(
+        uow, tenant_id, as_uuid(session["case_id"]), Notice.HEARING, subject
+    )
+    return subject, [p.served_at if p.status == RequestStatus.SERVED.value else None for p in found]
+
+
+def _slot_problems(
+    starts_at: datetime, ends_at: datetime, link: str, now: datetime
+) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    if starts_at.tzinfo is None:
+        problems.append(FieldProblem("$.starts_at", "timezone", "give the time with its offset"))
+    elif starts_at <= now:
+        problems.append(FieldProblem("$.starts_at", "future", "a session starts in the future"))
+    if ends_at.tzinfo is None or (starts_at.tzinfo is not None and ends_at <= starts_at):
+        problems.append(FieldProblem("$.ends_at", "after_start", "ends after it starts"))
+    if not re.match(r"^https://[^\s]{1,1990}$", link):
+        problems.append(FieldProblem("$.link", "https_url", "an https:// link"))
+    return problems
+
+
 def _may_schedule(principal: Principal, case: cases.LoadedCase) -> None:
     if not {Actor.TRIBUNAL, Actor.STAFF} & actors_of(principal, case.participation):
         raise Forbidden(
@@ -731,18 +839,8 @@ async def schedule_session(
     runtime: Runtime, principal: Principal, case_id: UUID, data: SessionIn
 ) -> HearingOut:
     """A video session: its slot and the link to the external video system."""
-    problems: list[FieldProblem] = []
     now = runtime.clock.now()
-    if data.starts_at.tzinfo is None:
-        problems.append(FieldProblem("$.starts_at", "timezone", "give the time with its offset"))
-    elif data.starts_at <= now:
-        problems.append(FieldProblem("$.starts_at", "future", "a session starts in the future"))
-    if data.ends_at.tzinfo is None or (
-        data.starts_at.tzinfo is not None and data.ends_at <= data.starts_at
-    ):
-        problems.append(FieldProblem("$.ends_at", "after_start", "ends after it starts"))
-    if not re.match(r"^https://[^\s]{1,1990}$", data.link):
-        problems.append(FieldProblem("$.link", "https_url", "an https:// link"))
+    problems = _slot_problems(data.starts_at, data.ends_at, data.link, now)
     if problems:
         raise ValidationFailed("the session cannot be scheduled as given", errors=problems)
     tenant = await _tenant(runtime, principal)
@@ -783,6 +881,71 @@ async def schedule_session(
                 "ends_at": data.ends_at.isoformat(),
             },
         )
+        await _serve_session_notice(
+            uow, runtime, tenant, case_id, session_id, data.starts_at, data.ends_at, data.link
+        )
+        return await _out(uow, tenant.id, case_id)
+
+
+async def reschedule_session(
+    runtime: Runtime, principal: Principal, case_id: UUID, session_id: UUID, data: RescheduleIn
+) -> HearingOut:
+    """A session moves to another slot (or link) before it is held: notified anew."""
+    now = runtime.clock.now()
+    problems = _slot_problems(data.starts_at, data.ends_at, data.link, now)
+    if not data.reason.strip():
+        problems.append(FieldProblem("$.reason", "required", "say why the session moves"))
+    elif len(data.reason) > MAX_REASON:
+        problems.append(FieldProblem("$.reason", "max_length", f"at most {MAX_REASON}"))
+    if problems:
+        raise ValidationFailed("the session cannot be moved as given", errors=problems)
+    tenant = await _tenant(runtime, principal)
+    async with runtime.db.transaction(tenant_id=tenant.id) as uow:
+        await _lock(uow, tenant.id, case_id)
+        case = await cases.access_case(uow, principal, case_id)
+        rows = await uow.fetch(
+            "SELECT * FROM hearing_session WHERE tenant_id = {} AND case_id = {} AND id = {}",
+            tenant.id,
+            case_id,
+            session_id,
+        )
+        if not rows:
+            raise NotFound("no such session")
+        _may_schedule(principal, case)
+        await _open_hearing_row(uow, tenant.id, case_id)
+        session = rows[0]
+        if session["outcome"] is not None:
+            raise HearingNotReady(
+                "the session's outcome is recorded: it cannot move",
+                errors=[FieldProblem("$", "outcome_recorded", f"it was {session['outcome']}")],
+            )
+        await cases.touch(uow, case)
+        await uow.execute(
+            "UPDATE hearing_session SET starts_at = {}, ends_at = {}, link = {} "
+            "WHERE tenant_id = {} AND id = {}",
+            data.starts_at,
+            data.ends_at,
+            data.link,
+            tenant.id,
+            session_id,
+        )
+        await _event(
+            uow,
+            tenant.id,
+            case,
+            principal,
+            "video_hearing_rescheduled",
+            {
+                "session": str(session_id),
+                "starts_at": data.starts_at.isoformat(),
+                "ends_at": data.ends_at.isoformat(),
+                "was_starts_at": as_datetime(session["starts_at"]).isoformat(),
+            },
+            reason=data.reason.strip(),
+        )
+        await _serve_session_notice(
+            uow, runtime, tenant, case_id, session_id, data.starts_at, data.ends_at, data.link
+        )
         return await _out(uow, tenant.id, case_id)
 
 
@@ -822,6 +985,26 @@ async def record_outcome(
                 "the session has not started yet",
                 errors=[FieldProblem("$.outcome", "not_started", "record it once it was held")],
             )
+        if outcome in domain.HEARD:
+            # Held only if every party had the notice of this slot the rules' days before it.
+            try:
+                procedure = (
+                    runtime.rules.get(str(case.row["rule_set"]), str(case.row["rule_set_version"]))
+                    .case_type(str(case.row["case_type"]))
+                    .procedure
+                )
+            except UnknownRule:
+                raise HearingNotReady("the case's rules are not available") from None
+            _, served = await _session_notice(uow, tenant.id, session)
+            refusal = domain.notice_refusal(
+                as_datetime(session["starts_at"]), procedure.hearing_notice_days, served
+            )
+            if refusal is not None:
+                raise HearingNotReady(
+                    refusal,
+                    errors=[FieldProblem("$.outcome", "hearing_notice", refusal)],
+                    extensions={"hearing_notice_days": procedure.hearing_notice_days},
+                )
         await cases.touch(uow, case)
         await uow.execute(
             "UPDATE hearing_session SET outcome = {}, notes = {}, recording_sha256 = {}, "

@@ -14,7 +14,9 @@ The shape of a rule-set file (``rules/<alliance>/<name>/<version>.toml``)::
       fees                     { schedule = "<name>", discount = ..., counterclaim = ... }
       procedure                tribunal size, arbitrator selection, hearing modes, rounds;
                                optional repeat_claimant_cap / repeat_claimant_window_days
-                               (platform defaults: 30 cases within 365 days)
+                               (platform defaults: 30 cases within 365 days) and
+                               hearing_notice_days (the least notice of a video hearing,
+                               default 3 days)
       time_limits              limits of this case type (override the shared ones)
       claim_form               fields and checks (arbitral.rules.claims)
       [[evidence]]             what each claim must come with
@@ -123,6 +125,10 @@ class TimeLimit:
 # claimant (the same identity number, or the same lender) within the window.
 DEFAULT_REPEAT_CLAIMANT_CAP: Final = 30
 DEFAULT_REPEAT_CLAIMANT_WINDOW_DAYS: Final = 365
+# A video hearing is held only if the notice of hearing was served on every party at least
+# this many days before its slot (optional procedure key hearing_notice_days; 1.0 to 1.2
+# do not state it).
+DEFAULT_HEARING_NOTICE_DAYS: Final = 3
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class Procedure:
     # Optional keys (platform defaults above when a rule set is silent).
     repeat_claimant_cap: int = DEFAULT_REPEAT_CLAIMANT_CAP
     repeat_claimant_window_days: int = DEFAULT_REPEAT_CLAIMANT_WINDOW_DAYS
+    hearing_notice_days: int = DEFAULT_HEARING_NOTICE_DAYS
 
 
 @dataclass(frozen=True)
@@ -537,6 +544,7 @@ def _procedure(c: Checker, table: Mapping[str, Any] | None, prefix: str) -> Proc
             "asynchronous_rounds",
             "repeat_claimant_cap",
             "repeat_claimant_window_days",
+            "hearing_notice_days",
         ),
     )
     before = len(c.errors)
@@ -575,6 +583,10 @@ def _procedure(c: Checker, table: Mapping[str, Any] | None, prefix: str) -> Proc
             c.integer(table, prefix, "repeat_claimant_window_days", minimum=1, maximum=3660)
             or window
         )
+    notice_days = DEFAULT_HEARING_NOTICE_DAYS
+    if "hearing_notice_days" in table:
+        found = c.integer(table, prefix, "hearing_notice_days", minimum=0, maximum=90)
+        notice_days = notice_days if found is None else found
     if (
         len(c.errors) > before
         or size is None
@@ -583,7 +595,7 @@ def _procedure(c: Checker, table: Mapping[str, Any] | None, prefix: str) -> Proc
         or default is None
     ):
         return None
-    return Procedure(size, selection, modes, default, rounds, cap, window)
+    return Procedure(size, selection, modes, default, rounds, cap, window, notice_days)
 
 
 def _evidence(c: Checker, table: Mapping[str, Any], prefix: str) -> tuple[EvidenceRequirement, ...]:

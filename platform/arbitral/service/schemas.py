@@ -48,6 +48,8 @@ class RequestOut(msgspec.Struct):
     rules: dict[str, Any] | None
     text_sha256: str
     attempts: list[AttemptOut]
+    # What the notice is about when a case has several of it (a tribunal, a hearing slot).
+    subject: str = ""
 
 
 class CaseServiceOut(msgspec.Struct):

@@ -18,7 +18,7 @@ Time is ``runtime.clock``; every record names its channel and a masked address.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -129,6 +129,44 @@ _BASIS_TEXT: Final = {
 }
 
 
+@dataclass(frozen=True)
+class Served:
+    """A notice counts as served on one party (what :func:`when_served` handlers get)."""
+
+    case_id: UUID
+    party_id: UUID
+    notice: str
+    subject: str
+    served_at: datetime
+
+
+ServedHandler = Callable[["UnitOfWork", "Runtime", "TenantInfo", Served], Awaitable[None]]
+# notice -> what its context does, in the same transaction, once it is served on a party.
+_WHEN_SERVED: dict[str, ServedHandler] = {}
+
+
+def when_served(notice: Notice) -> Callable[[ServedHandler], ServedHandler]:
+    """Register what follows the service of ``notice`` on a party (one handler a notice).
+
+    The context that asked for the notice runs what the rules start from its service
+    (the tribunal: each party's challenge period), in the transaction that served it.
+    """
+
+    def register(handler: ServedHandler) -> ServedHandler:
+        existing = _WHEN_SERVED.get(notice.value)
+        if existing is not None and _name(existing) != _name(handler):
+            raise ValueError(f"{notice.value} already has its handler {_name(existing)}")
+        _WHEN_SERVED[notice.value] = handler
+        return handler
+
+    return register
+
+
+def _name(handler: ServedHandler) -> str:
+    module = getattr(handler, "__module__", "")
+    return f"{module}.{getattr(handler, '__qualname__', repr(handler))}"
+
+
 def wait_name(request_id: UUID) -> str:
     """The case deadline of a request's current step (one per request)."""
     return f"svc:{request_id.hex}"
@@ -184,6 +222,16 @@ class Request:
         return str(self.row["notice"])
 
     @property
+    def subject(self) -> str:
+        return str(self.row.get("subject") or "")
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        raw = self.row.get("variables")
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        return dict(data or {})
+
+    @property
     def rules(self) -> ServiceRules | None:
         raw = self.row["rules"]
         data = json.loads(raw) if isinstance(raw, str) else raw
@@ -196,7 +244,8 @@ def _tz(runtime: Runtime, tenant: TenantInfo, at: datetime | None) -> str:
     return at.astimezone(tenant.zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _period_text(period: Any, lang: str) -> str:
+def period_text(period: Any, lang: str) -> str:
+    """A period as a notice states it (15日, 15 days)."""
     if lang == "zh":
         unit = {"days": "日", "working_days": "个工作日", "hours": "小时"}[period.unit.value]
         return f"{period.amount}{unit}"
@@ -214,7 +263,7 @@ def _notice_context(
     rules = runtime.rules.get(str(case["rule_set"]), str(case["rule_set_version"]))
     case_type = rules.case_type(str(case["case_type"]))
     try:
-        answer = _period_text(case_type.time_limit("answer").period, lang)
+        answer = period_text(case_type.time_limit("answer").period, lang)
     except UnknownRule:
         answer = "—"
     sep = "、" if lang == "zh" else ", "
@@ -244,20 +293,30 @@ async def start(
     case_id: UUID,
     party_id: UUID,
     notice: Notice,
+    *,
+    subject: str = "",
+    variables: Mapping[str, Any] | None = None,
 ) -> UUID:
     """Serve ``notice`` on a party of the case, in the caller's transaction; the request id.
 
-    Starting the same notice on the same party again returns the first request:
-    a hook or job that runs twice serves once.
+    ``subject`` tells apart the notices of one kind a case can have several of (the
+    tribunal constituted again, a hearing moved); ``variables`` are the notice's own
+    template variables besides the case's (kept with the request: every channel and
+    every step renders the same notice). Starting the same notice on the same party
+    for the same subject again returns the first request: a hook or job that runs
+    twice serves once.
     """
     tenant_id = tenant.id
+    if len(subject) > 100:
+        raise ValueError("a notice's subject has at most 100 characters")
     existing = await uow.fetch(
         "SELECT id FROM service_request WHERE tenant_id = {} AND case_id = {} AND party_id = {} "
-        "AND notice = {}",
+        "AND notice = {} AND subject = {}",
         tenant_id,
         case_id,
         party_id,
         notice.value,
+        subject,
     )
     if existing:
         return as_uuid(existing[0]["id"])
@@ -271,7 +330,11 @@ async def start(
     if party is None:
         raise NotFound("no such party on the case")
     lang = language_of(tenant.locale)
-    context = _notice_context(runtime, tenant, case, parties, str(party["name"]), lang)
+    own = dict(variables or {})
+    context = {
+        **_notice_context(runtime, tenant, case, parties, str(party["name"]), lang),
+        **own,
+    }
     text = templates.notice_text(
         runtime.settings.templates_dir, tenant.slug, notice.value, "email", lang, context
     )
@@ -280,14 +343,17 @@ async def start(
     now = runtime.clock.now()
     request_id = uuid4()
     await uow.execute(
-        "INSERT INTO service_request (id, tenant_id, case_id, party_id, notice, recipient, "
-        "title, text, text_sha256, rules, status, step, created_at, updated_at, note) VALUES "
-        "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {}, {}, '')",
+        "INSERT INTO service_request (id, tenant_id, case_id, party_id, notice, subject, "
+        "variables, recipient, title, text, text_sha256, rules, status, step, created_at, "
+        "updated_at, note) VALUES "
+        "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {}, {}, '')",
         request_id,
         tenant_id,
         case_id,
         party_id,
         notice.value,
+        subject,
+        json.dumps(own, ensure_ascii=False, sort_keys=True, default=str),
         str(party["name"])[:200],
         title,
         text,
@@ -426,7 +492,10 @@ async def _send_step(
         status = AttemptStatus.SENT
         masked = "portal"
     else:
-        ctx = _notice_context(runtime, tenant, case, parties, str(party["name"]), lang)
+        ctx = {
+            **_notice_context(runtime, tenant, case, parties, str(party["name"]), lang),
+            **request.variables,
+        }
         body = templates.notice_text(
             runtime.settings.templates_dir, tenant.slug, request.notice, channel, lang, ctx
         )
@@ -740,13 +809,17 @@ async def _complete(
     certificate = await _certify(
         uow, runtime, tenant, request, basis, served_at, attempt_id, reason, by
     )
+    await _keep_in_inbox(uow, tenant_id, request, now)
     data = {
         "request": str(request.id),
         "notice": request.notice,
+        "party": str(request.row["party_id"]),
         "basis": basis.value,
         "served_at": served_at.isoformat(),
         "certificate_sha256": certificate,
     }
+    if request.subject:
+        data["subject"] = request.subject
     if by is None:
         await _event(uow, tenant_id, request.case_id, "notice_served", data)
     else:
@@ -773,6 +846,48 @@ async def _complete(
     )
     if request.notice == Notice.ARBITRATION.value:
         await _maybe_complete_service(uow, runtime, tenant, request.case_id)
+    handler = _WHEN_SERVED.get(request.notice)
+    if handler is not None:
+        await handler(
+            uow,
+            runtime,
+            tenant,
+            Served(
+                case_id=request.case_id,
+                party_id=as_uuid(request.row["party_id"]),
+                notice=request.notice,
+                subject=request.subject,
+                served_at=served_at,
+            ),
+        )
+
+
+async def _keep_in_inbox(uow: UnitOfWork, tenant_id: UUID, request: Request, now: datetime) -> None:
+    """Every notice served on a party with an account is in its portal inbox, whatever the
+    channel that served it (once: the portal step may have put it there already)."""
+    rows = await uow.fetch(
+        "SELECT p.user_id FROM case_party p WHERE p.tenant_id = {} AND p.id = {} "
+        "AND p.user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM inbox_item i "
+        "WHERE i.tenant_id = p.tenant_id AND i.request_id = {})",
+        tenant_id,
+        as_uuid(request.row["party_id"]),
+        request.id,
+    )
+    if not rows:
+        return
+    await uow.execute(
+        "INSERT INTO inbox_item (id, tenant_id, case_id, user_id, request_id, notice, title, "
+        "body, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+        uuid4(),
+        tenant_id,
+        request.case_id,
+        as_uuid(rows[0]["user_id"]),
+        request.id,
+        request.notice,
+        str(request.row["title"]),
+        str(request.row["text"]),
+        now,
+    )
 
 
 async def _certify(
@@ -809,6 +924,7 @@ async def _certify(
         "case_number": case["number"],
         "request_id": str(request.id),
         "notice": request.notice,
+        "subject": request.subject,
         "notice_sha256": str(request.row["text_sha256"]),
         "recipient": str(request.row["recipient"]),
         "side": str(party["side"]),
@@ -1152,6 +1268,7 @@ async def case_service(runtime: Runtime, principal: Principal, case_id: UUID) ->
                 note=str(r["note"]),
                 rules=loads(r["rules"]),
                 text_sha256=str(r["text_sha256"]),
+                subject=str(r["subject"] or ""),
                 attempts=[
                     AttemptOut(
                         step=int(a["step"]),
@@ -1252,15 +1369,45 @@ async def stop_ladders(
 
     Their pending waits are cancelled and the requests say why; nothing is certified.
     """
+    return await stop_notices(
+        uow,
+        runtime,
+        tenant,
+        case_id,
+        Notice.ARBITRATION,
+        note=f"service of the case was recorded complete by {by}; the ladder stopped",
+    )
+
+
+async def stop_notices(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    case_id: UUID,
+    notice: Notice,
+    *,
+    note: str,
+    keep_subject: str | None = None,
+    prefix: str = "",
+) -> int:
+    """Stop serving ``notice`` on the case (the subjects starting with ``prefix`` but
+    ``keep_subject``): the ladders still running or referred stop, their waits are
+    cancelled, the requests say why."""
     rows = await uow.fetch(
-        "SELECT id FROM service_request WHERE tenant_id = {} AND case_id = {} AND notice = {} "
-        "AND status IN ({}, {})",
+        "SELECT id, subject FROM service_request WHERE tenant_id = {} AND case_id = {} "
+        "AND notice = {} AND status IN ({}, {})",
         tenant.id,
         case_id,
-        Notice.ARBITRATION.value,
+        notice.value,
         RequestStatus.SERVING.value,
         RequestStatus.REFERRED.value,
     )
+    rows = [
+        r
+        for r in rows
+        if str(r["subject"]).startswith(prefix)
+        and (keep_subject is None or str(r["subject"]) != keep_subject)
+    ]
     now = runtime.clock.now()
     for row in rows:
         request_id = as_uuid(row["id"])
@@ -1269,9 +1416,98 @@ async def stop_ladders(
             "UPDATE service_request SET status = {}, note = {}, updated_at = {} "
             "WHERE tenant_id = {} AND id = {}",
             RequestStatus.STOPPED.value,
-            f"service of the case was recorded complete by {by}; the ladder stopped",
+            note[:2000],
             now,
             tenant.id,
             request_id,
         )
     return len(rows)
+
+
+# -- for the contexts that ask for notices ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartyService:
+    """Where the service of one notice on one party stands."""
+
+    party_id: UUID
+    side: str
+    name: str
+    status: str | None  # None: never started on this party
+    served_at: datetime | None
+
+
+async def serve_parties(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    case_id: UUID,
+    notice: Notice,
+    *,
+    subject: str,
+    variables: Mapping[str, Any],
+) -> list[UUID]:
+    """Serve ``notice`` on every party of the case, both sides (in the caller's transaction).
+
+    Idempotent per party and subject, like :func:`start`.
+    """
+    rows = await uow.fetch(
+        "SELECT id FROM case_party WHERE tenant_id = {} AND case_id = {} "
+        "ORDER BY side, position, id",
+        tenant.id,
+        case_id,
+    )
+    return [
+        await start(
+            uow,
+            runtime,
+            tenant,
+            case_id,
+            as_uuid(row["id"]),
+            notice,
+            subject=subject,
+            variables=variables,
+        )
+        for row in rows
+    ]
+
+
+async def parties_served(
+    uow: UnitOfWork, tenant_id: UUID, case_id: UUID, notice: Notice, subject: str
+) -> list[PartyService]:
+    """Each party of the case and where ``notice`` on ``subject`` stands for it."""
+    rows = await uow.fetch(
+        "SELECT p.id, p.side, p.name, r.status, r.served_at FROM case_party p "
+        "LEFT JOIN service_request r ON r.tenant_id = p.tenant_id AND r.case_id = p.case_id "
+        "AND r.party_id = p.id AND r.notice = {} AND r.subject = {} "
+        "WHERE p.tenant_id = {} AND p.case_id = {} ORDER BY p.side, p.position, p.id",
+        notice.value,
+        subject,
+        tenant_id,
+        case_id,
+    )
+    return [
+        PartyService(
+            party_id=as_uuid(r["id"]),
+            side=str(r["side"]),
+            name=str(r["name"]),
+            status=str(r["status"]) if r["status"] is not None else None,
+            served_at=as_datetime(r["served_at"]) if r["served_at"] is not None else None,
+        )
+        for r in rows
+    ]
+
+
+async def unserved(uow: UnitOfWork, tenant_id: UUID, case_id: UUID, notice: Notice) -> list[str]:
+    """Subjects of ``notice`` still being served (or referred to the staff) on the case."""
+    rows = await uow.fetch(
+        "SELECT DISTINCT subject FROM service_request WHERE tenant_id = {} AND case_id = {} "
+        "AND notice = {} AND status IN ({}, {})",
+        tenant_id,
+        case_id,
+        notice.value,
+        RequestStatus.SERVING.value,
+        RequestStatus.REFERRED.value,
+    )
+    return sorted(str(r["subject"]) for r in rows)

@@ -1,7 +1,7 @@
 """Tables of the service context: requests, attempts, the portal inbox, certificates.
 
 ``service_request`` is one notice to serve on one party of a case (unique per
-case, party and notice: starting twice serves once); ``service_attempt`` one
+case, party, notice and subject: starting twice serves once); ``service_attempt`` one
 try on one channel (a step of the ladder), with what became of it;
 ``inbox_item`` a notice in a party's portal inbox; ``service_certificate``
 the certificate of service (送达回证) once the notice counts as served, its
@@ -22,6 +22,11 @@ class ServiceRequest(Table, tablename="service_request"):
     case_id = UUID()
     party_id = UUID()
     notice = Varchar(length=40)
+    # What the notice is about when a case can have several of it: the tribunal it
+    # announces, the hearing slot or round ("" for notices served once per case).
+    subject = Varchar(length=100, default="")
+    # The notice's own variables (its subject's details) besides the case's, as rendered.
+    variables = JSON(default="{}")
     recipient = Varchar(length=200)
     # The notice as served (its full text: the portal shows it, the certificate hashes it).
     title = Varchar(length=200, default="")

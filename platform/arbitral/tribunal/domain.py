@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Final
 from uuid import UUID
@@ -364,6 +364,51 @@ def constitution_problems(facts: TribunalFacts) -> list[tuple[str, str]]:
 def challenge_is_late(now: datetime, challenge_ends_at: datetime | None) -> bool:
     """A challenge after the challenge period ran out is late (no period yet: in time)."""
     return challenge_ends_at is not None and now >= challenge_ends_at
+
+
+class Timing(StrEnum):
+    IN_TIME = "in_time"  # within the challenger's challenge period (or before it started)
+    NEW_FACTS = "new_facts"  # late, but on grounds learned later, within their own period
+    LATE = "late"
+
+
+def challenge_timing(
+    now: datetime,
+    period_ends_at: datetime | None,
+    *,
+    served_on: date | None,
+    known_on: date | None,
+    new_facts_ends_at: datetime | None,
+) -> tuple[Timing, str]:
+    """Whether a challenge comes in time, and if not, why it is refused.
+
+    ``period_ends_at``: the end of the challenger's own challenge period (None: not
+    started, since the notice of constitution has not been served on its side yet).
+    A late challenge stands on new facts only when their grounds became known after
+    the side was served with the notice (``known_on`` later than ``served_on``), no
+    later than today, and it is brought before ``new_facts_ends_at`` (counted from
+    ``known_on``).
+    """
+    if not challenge_is_late(now, period_ends_at):
+        return Timing.IN_TIME, ""
+    assert period_ends_at is not None
+    ended = f"the challenge period ended at {period_ends_at.isoformat()}"
+    if known_on is None:
+        return Timing.LATE, ended
+    if served_on is not None and known_on <= served_on:
+        return (
+            Timing.LATE,
+            f"{ended}; grounds known on {known_on.isoformat()} were known when the notice of "
+            f"constitution was served ({served_on.isoformat()}): not new",
+        )
+    if new_facts_ends_at is None or now >= new_facts_ends_at:
+        until = new_facts_ends_at.isoformat() if new_facts_ends_at else "unknown"
+        return (
+            Timing.LATE,
+            f"{ended}; a challenge on grounds learned on {known_on.isoformat()} could be "
+            f"brought until {until}",
+        )
+    return Timing.NEW_FACTS, ""
 
 
 HARD_CONFLICTS: Final = frozenset(

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from arbitral.cases import hooks
+from arbitral.service import services as service
+from arbitral.service.domain import Notice
 from arbitral.tribunal import services
 
 if TYPE_CHECKING:
@@ -39,3 +41,11 @@ async def challenge_period_ended(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, payload: dict[str, Any]
 ) -> None:
     await services.on_challenge_period_ended(uow, runtime, tenant, case_id)
+
+
+@service.when_served(Notice.TRIBUNAL)
+async def constitution_notice_served(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, served: service.Served
+) -> None:
+    """A party was served the notice of constitution: its challenge period runs."""
+    await services.on_constitution_served(uow, runtime, tenant, served)

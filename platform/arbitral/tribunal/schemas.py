@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -129,6 +129,9 @@ class NominationOut(msgspec.Struct):
 class ChallengeIn(msgspec.Struct, forbid_unknown_fields=True):
     user_id: UUID
     grounds: Annotated[str, msgspec.Meta(max_length=10000)]
+    # The day the challenger learned the grounds, when they are new facts: a challenge
+    # after the challenge period stands if brought within the rules' days of that day.
+    grounds_known_on: date | None = None
 
 
 class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -157,6 +160,17 @@ class ConstituteIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=5000)] = ""
 
 
+class ChallengePeriodOut(msgspec.Struct):
+    """One party's challenge period: from its own service of the notice of constitution."""
+
+    party_id: UUID
+    side: str
+    name: str
+    notice_status: str | None  # serving, served, referred (to the staff), stopped
+    served_at: datetime | None
+    until: datetime | None  # None until the notice is served on the party
+
+
 class TribunalOut(msgspec.Struct):
     case_id: UUID
     state: str
@@ -172,3 +186,6 @@ class TribunalOut(msgspec.Struct):
     challenges: list[ChallengeOut]
     # What still stands in the way of constituting the tribunal.
     constitution_problems: list[str]
+    # Each party's challenge period, from its service of the notice of constitution of the
+    # sitting tribunal; the case's (challenge_until) is the latest of them.
+    challenge_periods: list[ChallengePeriodOut] = []

@@ -12,10 +12,11 @@ Cases are reached only through :func:`arbitral.cases.services.access_case`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID, uuid4
 
@@ -33,12 +34,17 @@ from arbitral.db.values import as_datetime, as_optional_datetime, as_uuid
 from arbitral.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 from arbitral.identity.services import actor_of, tenant_of
 from arbitral.ledger import services as ledger
+from arbitral.notify.domain import language_of
+from arbitral.rules import calendar as cal
 from arbitral.rules.model import Procedure, UnknownRule
+from arbitral.service import services as service
+from arbitral.service.domain import Notice, RequestStatus
 from arbitral.tribunal import domain
 from arbitral.tribunal.schemas import (
     CandidateOut,
     ChallengeIn,
     ChallengeOut,
+    ChallengePeriodOut,
     ConflictOut,
     ConstituteIn,
     DecisionIn,
@@ -65,6 +71,28 @@ log = structlog.get_logger(__name__)
 SYSTEM: Final = "tribunal"
 SELECTION: Final = "arbitrator_selection"
 CHALLENGE: Final = "challenge"
+# The days to challenge on grounds learned later, counted from learning them (an optional
+# time limit of the rule set, from = "challenge_ground_known"; when the rule set states
+# none, the challenge period's own length).
+NEW_FACTS: Final = "challenge_new_facts"
+_ROLE_TEXT: Final = {
+    "zh": {"sole": "独任仲裁员", "presiding": "首席仲裁员", "member": "仲裁员"},
+    "en": {"sole": "sole arbitrator", "presiding": "presiding arbitrator", "member": "arbitrator"},
+}
+_CHOSEN_TEXT: Final = {
+    "zh": {
+        "claimant": "申请人选定",
+        "respondent": "被申请人选定",
+        "agreement": "双方当事人共同选定",
+        "commission": "仲裁委员会主任指定",
+    },
+    "en": {
+        "claimant": "chosen by the claimant",
+        "respondent": "chosen by the respondent",
+        "agreement": "chosen by the parties together",
+        "commission": "appointed by the chair of the commission",
+    },
+}
 # States in which seats are filled (a vacancy after constitution is filled too).
 SEATING: Final = frozenset(
     {
@@ -721,8 +749,12 @@ async def _seat(
         detail=data,
     )
     if state in AFTER_CONSTITUTION:
-        # A replacement on a constituted tribunal: the parties may challenge them in turn.
-        await _open_challenge_period(uow, runtime, ct, now=now)
+        # A replacement on a constituted tribunal: the parties are told of the tribunal as it
+        # now is, and may challenge its members in turn, from their service of that notice.
+        tenant = await runtime.tenants.by_id(tenant_id)
+        if tenant is None:
+            raise NotFound("no such commission")
+        await _serve_constitution(uow, runtime, tenant, ct.case.id, now=now)
 
 
 async def _auto_fill(
@@ -1065,27 +1097,150 @@ async def constitute(
                 ]
             },
         )
-        await _open_challenge_period(uow, runtime, ct, now=_now(runtime))
+        await _serve_constitution(uow, runtime, tenant, case_id, now=_now(runtime))
         return await _tribunal_out(uow, runtime, tenant, principal, case_id)
 
 
-async def _open_challenge_period(
-    uow: UnitOfWork, runtime: Runtime, ct: CaseTribunal, *, now: datetime
+def constitution_subject(ct: CaseTribunal) -> str:
+    """The subject of the notice of constitution of the sitting tribunal (its seats)."""
+    seats = ",".join(sorted(str(m.id) for m in ct.sitting))
+    return "tribunal:" + hashlib.sha256(seats.encode()).hexdigest()[:32]
+
+
+def _challenge_end(
+    runtime: Runtime, tenant: TenantInfo, row: Mapping[str, Any], served_at: datetime
 ) -> datetime:
-    """The challenge period runs from the notice of the tribunal's constitution (now)."""
-    row = ct.case.row
-    tenant = await runtime.tenants.by_id(as_uuid(row["tenant_id"]))
-    assert tenant is not None
+    """When a party's challenge period ends: the rules' days from its service of the notice."""
     rules = runtime.rules.get(str(row["rule_set"]), str(row["rule_set_version"]))
-    due = rules.deadline(
+    return rules.deadline(
         str(row["case_type"]),
         CHALLENGE,
-        now,
+        served_at,
         zone=tenant.zone,
         calendar=runtime.rules.calendar(rules.calendar),
     ).ends_at
-    await deadlines.schedule(uow, tenant.id, ct.case.id, CHALLENGE, due, now=now)
-    return due
+
+
+def _new_facts_period(runtime: Runtime, row: Mapping[str, Any]) -> cal.Period:
+    rules = runtime.rules.get(str(row["rule_set"]), str(row["rule_set_version"]))
+    limits = rules.case_type(str(row["case_type"])).time_limits
+    limit = limits.get(NEW_FACTS) or limits[CHALLENGE]
+    return limit.period
+
+
+async def _serve_constitution(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, *, now: datetime
+) -> str:
+    """Serve the notice of the tribunal's constitution on every party, through the ladder.
+
+    Each party's challenge period runs from its own service of it
+    (:func:`on_constitution_served`); the case's challenge deadline, the latest of them,
+    is set once every party is served. A notice of a former composition still being
+    served stops, and a challenge period of the former composition gives way.
+    """
+    case = await cases.load_case(uow, tenant.id, case_id)
+    ct = await _case_tribunal(uow, runtime, tenant, case)
+    row = case.row
+    # The period can be counted (a calendar year not published yet refuses the action now,
+    # not when the notice is served).
+    _challenge_end(runtime, tenant, row, now)
+    subject = constitution_subject(ct)
+    await service.stop_notices(
+        uow,
+        runtime,
+        tenant,
+        case_id,
+        Notice.TRIBUNAL,
+        note="the tribunal changed: the notice of its new constitution is served instead",
+        keep_subject=subject,
+        prefix="tribunal:",
+    )
+    await deadlines.cancel(uow, tenant.id, case_id, CHALLENGE, now=now, status="replaced")
+    lang = language_of(tenant.locale)
+    rules = runtime.rules.get(str(row["rule_set"]), str(row["rule_set_version"]))
+    challenge = rules.case_type(str(row["case_type"])).time_limit(CHALLENGE).period
+    variables = {
+        "members": [
+            {
+                "name": m.display_name,
+                "role_text": _ROLE_TEXT[lang].get(m.role, m.role),
+                "chosen_by_text": _CHOSEN_TEXT[lang].get(m.chosen_by, m.chosen_by),
+            }
+            for m in ct.sitting
+        ],
+        "challenge_period": service.period_text(challenge, lang),
+        "new_facts_period": service.period_text(_new_facts_period(runtime, row), lang),
+        "constituted_on": now.astimezone(tenant.zone).date().isoformat(),
+    }
+    await service.serve_parties(
+        uow, runtime, tenant, case_id, Notice.TRIBUNAL, subject=subject, variables=variables
+    )
+    return subject
+
+
+async def _challenge_periods(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case: LoadedCase, subject: str
+) -> list[ChallengePeriodOut]:
+    found = await service.parties_served(uow, tenant.id, case.id, Notice.TRIBUNAL, subject)
+    return [
+        ChallengePeriodOut(
+            party_id=p.party_id,
+            side=p.side,
+            name=p.name,
+            notice_status=p.status,
+            served_at=p.served_at,
+            until=_challenge_end(runtime, tenant, case.row, p.served_at)
+            if p.status == RequestStatus.SERVED.value and p.served_at is not None
+            else None,
+        )
+        for p in found
+    ]
+
+
+async def on_constitution_served(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, served: service.Served
+) -> None:
+    """The notice of constitution reached a party: its challenge period runs from now on;
+    once every party is served, the case's challenge deadline is the latest of theirs."""
+    case = await cases.load_case(uow, tenant.id, served.case_id)
+    if case.state not in AFTER_CONSTITUTION:
+        return  # vacated meanwhile: the next constitution is notified anew
+    ct = await _case_tribunal(uow, runtime, tenant, case)
+    if served.subject != constitution_subject(ct):
+        return  # the notice of a former composition
+    periods = await _challenge_periods(uow, runtime, tenant, case, served.subject)
+    mine = next((p for p in periods if p.party_id == served.party_id), None)
+    if mine is None or mine.until is None:
+        return
+    await append_event(
+        uow,
+        tenant.id,
+        case.id,
+        None,
+        command="challenge_period_started",
+        from_state=case.state,
+        to_state=case.state,
+        data={
+            "party": str(mine.party_id),
+            "side": mine.side,
+            "served_at": served.served_at.isoformat(),
+            "until": mine.until.isoformat(),
+        },
+        system=SYSTEM,
+    )
+    ends = [p.until for p in periods]
+    if any(e is None for e in ends):
+        return
+    due = max(e for e in ends if e is not None)
+    await deadlines.schedule(
+        uow,
+        tenant.id,
+        case.id,
+        CHALLENGE,
+        due,
+        now=_now(runtime),
+        payload={"subject": served.subject},
+    )
 
 
 # -- challenge -----------------------------------------------------------------------
@@ -1104,6 +1259,49 @@ async def _challenge_ends(
         member.appointed_at,
     )
     return as_datetime(rows[0]["due_at"]) if rows else None
+
+
+def _new_facts_end(
+    runtime: Runtime, tenant: TenantInfo, row: Mapping[str, Any], known_on: date
+) -> datetime:
+    """The end of the time to challenge on grounds learned on ``known_on`` (days from it)."""
+    rules = runtime.rules.get(str(row["rule_set"]), str(row["rule_set_version"]))
+    trigger = datetime.combine(known_on, time(12), tzinfo=tenant.zone)
+    return cal.compute_deadline(
+        _new_facts_period(runtime, row),
+        trigger,
+        zone=tenant.zone,
+        calendar=runtime.rules.calendar(rules.calendar),
+    ).ends_at
+
+
+async def _side_window(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    case: LoadedCase,
+    ct: CaseTribunal,
+    member: Member,
+    side: str,
+) -> tuple[datetime | None, date | None]:
+    """When ``side``'s time to challenge ``member`` ends, and the day it was served.
+
+    From the side's service of the notice of the sitting tribunal's constitution (the
+    latest of its parties'): (None, None) while a party of the side is not yet served.
+    A tribunal constituted before notices were served (no notice of it) keeps the case's
+    challenge deadline opened since the member was seated.
+    """
+    subject = constitution_subject(ct)
+    periods = [
+        p for p in await _challenge_periods(uow, runtime, tenant, case, subject) if p.side == side
+    ]
+    if not any(p.notice_status is not None for p in periods):
+        return await _challenge_ends(uow, tenant.id, case.id, member), None
+    if any(p.until is None for p in periods):
+        return None, None
+    end = max(p.until for p in periods if p.until is not None)
+    served = max(p.served_at for p in periods if p.served_at is not None)
+    return end, served.astimezone(tenant.zone).date()
 
 
 async def challenge(
@@ -1138,13 +1336,35 @@ async def challenge(
                 "no such arbitrator on the tribunal",
                 errors=[FieldProblem("$.user_id", "tribunal", "not sitting on this case")],
             )
-        ends = await _challenge_ends(uow, tenant_id, case_id, member)
-        if domain.challenge_is_late(now, ends):
+        ends, served_on = await _side_window(uow, runtime, tenant, case, ct, member, side.value)
+        known_on = data.grounds_known_on
+        new_facts_ends: datetime | None = None
+        if known_on is not None:
+            if known_on > now.astimezone(tenant.zone).date():
+                raise ValidationFailed(
+                    "the grounds cannot be known on a day still to come",
+                    errors=[FieldProblem("$.grounds_known_on", "past", "today or earlier")],
+                )
+            new_facts_ends = _new_facts_end(runtime, tenant, case.row, known_on)
+        timing, why = domain.challenge_timing(
+            now,
+            ends,
+            served_on=served_on,
+            known_on=known_on,
+            new_facts_ends_at=new_facts_ends,
+        )
+        if timing is domain.Timing.LATE:
             assert ends is not None
+            field, rule = (
+                ("$.grounds_known_on", "new_facts_period")
+                if known_on is not None
+                else ("$", "challenge_period")
+            )
+            extensions: dict[str, Any] = {"challenge_until": ends.isoformat()}
+            if new_facts_ends is not None:
+                extensions["new_facts_until"] = new_facts_ends.isoformat()
             raise TribunalRefused(
-                f"the challenge period ended at {ends.isoformat()}",
-                errors=[FieldProblem("$", "challenge_period", f"ended at {ends.isoformat()}")],
-                extensions={"challenge_until": ends.isoformat()},
+                why, errors=[FieldProblem(field, rule, why)], extensions=extensions
             )
         pending = await uow.fetch(
             "SELECT 1 AS ok FROM tribunal_challenge WHERE tenant_id = {} AND case_id = {} "
@@ -1177,7 +1397,10 @@ async def challenge(
             "challenge": str(challenge_id),
             "arbitrator": str(data.user_id),
             "side": side.value,
+            "timing": timing.value,
         }
+        if known_on is not None:
+            detail["grounds_known_on"] = known_on.isoformat()
         await append_event(
             uow,
             tenant_id,
@@ -1552,6 +1775,11 @@ async def _tribunal_out(
         ],
         challenges=[_challenge_out(r) for r in await _challenges(uow, tenant.id, case_id)],
         constitution_problems=problems,
+        challenge_periods=await _challenge_periods(
+            uow, runtime, tenant, case, constitution_subject(ct)
+        )
+        if ct.sitting
+        else [],
     )
 
 
