@@ -339,12 +339,22 @@ async def test_a_contested_online_purchase_case_from_filing_to_ready_for_award(
     )
     assert tribunal["constitution_problems"] == []
 
-    # A week on, the staff constitute the tribunal: the challenge period opens; it runs
-    # past the evidence period, which still runs too.
+    # A week on, the staff constitute the tribunal: the notice of constitution is served on
+    # both parties through the ladder, and the challenge period runs from each party's
+    # service (the case's, the later of them); it runs past the evidence period.
     clock.advance(days=7)
     assert await deadlines.sweep(w.runtime) == 0  # nothing of this case was due
     tribunal = await post(w, f"{tribunal_url}/constitute", secretary, {})
     assert tribunal["state"] == "tribunal_constituted"
+
+    async def challenge_runs() -> bool:
+        return "challenge" in await due_of(w, case_id, secretary)
+
+    await until(challenge_runs, "the notice of constitution to be served on both parties")
+    tribunal = await get(w, tribunal_url, secretary)
+    assert len(tribunal["challenge_periods"]) == 2
+    assert all(p["notice_status"] == "served" for p in tribunal["challenge_periods"])
+    assert tribunal["challenge_until"] == max(p["until"] for p in tribunal["challenge_periods"])
     periods = await due_of(w, case_id, secretary)
     assert {"challenge", "evidence", "counterclaim"} <= set(periods)
     assert periods["challenge"] > periods["evidence"]
@@ -423,8 +433,18 @@ async def test_a_contested_online_purchase_case_from_filing_to_ready_for_award(
         "conclude_deliberation",
     ]
     assert [t["actor_kind"] for t in record["transitions"]][2:4] == ["system", "system"]
-    # Service: the notice served (its certificate) and the service completed.
-    service_events = {e["command"]: e for e in record["service"]}
+    # Service: the notice served (its certificate) and the service completed; the notice of
+    # constitution served on both parties, each with its certificate.
+    service_events = {
+        e["command"]: e
+        for e in record["service"]
+        if e["data"].get("notice") in (None, "notice-of-arbitration")
+    }
+    tribunal_notices = [
+        e for e in record["service"] if e["data"].get("notice") == "notice-of-tribunal"
+    ]
+    assert len({e["data"]["party"] for e in tribunal_notices}) == 2
+    assert all(e["data"]["certificate_sha256"] for e in tribunal_notices)
     assert service_events["notice_served"]["data"]["certificate_sha256"] == certificate["sha256"]
     assert service_events["notice_served"]["data"]["basis"] == "delivered"
     assert "complete_service" in service_events
@@ -572,6 +592,11 @@ async def test_a_respondent_who_never_answers_the_ladder_default_and_the_clock(
     # Staff constitute; the tribunal hears the case on the documents.
     tribunal = await post(w, f"{case_url}/tribunal/constitute", secretary, {})
     assert tribunal["state"] == "tribunal_constituted"
+
+    async def challenge_runs() -> bool:
+        return "challenge" in await due_of(w, case_id, secretary)
+
+    await until(challenge_runs, "the notice of constitution to be served on both parties")
     challenge_due = (await due_of(w, case_id, secretary))["challenge"]
     hearing_url = f"{case_url}/hearing"
     await post(w, hearing_url, arbitrator, {}, status=201)
