@@ -60,6 +60,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "reason": "EMS 1234",
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/answer"): {"text": "答辩"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/counterclaims"): {
+        "claims": "反请求",
+        "amount": "100.00",
+        "facts_and_reasons": "理由",
+    },
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing"): {"mode": "documents"},
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing/posts"): {"kind": "argument", "text": "意见"},
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing/rounds/close"): {"round": "questioning"},

@@ -42,11 +42,17 @@ if TYPE_CHECKING:
 RESPONDENT_PERIODS: Final = frozenset(
     {"answer", "counterclaim", "evidence", "arbitrator_selection", "challenge"}
 )
+# The periods the rules give the claimant: its time to answer the respondent's counterclaim.
+CLAIMANT_PERIODS: Final = frozenset({"counterclaim_answer"})
+# A counterclaim's fee awaiting payment (not a party's period: nobody waives it).
+COUNTERCLAIM_PENDING: Final = frozenset({"counterclaim_fee"})
 # The periods that must have run (or been waived) before each command.
 PERIODS_BEFORE: Final[Mapping[str, frozenset[str]]] = {
-    "close_pleadings": frozenset({"answer", "counterclaim"}),
+    "close_pleadings": frozenset({"answer", "counterclaim"})
+    | CLAIMANT_PERIODS
+    | COUNTERCLAIM_PENDING,
     "close_hearing": frozenset({"evidence"}),
-    "conclude_deliberation": RESPONDENT_PERIODS,
+    "conclude_deliberation": RESPONDENT_PERIODS | CLAIMANT_PERIODS | COUNTERCLAIM_PENDING,
 }
 # The history events of service on the record: each notice served (with its certificate,
 # by the ladder or recorded by staff) and the service completed; ``service_*`` besides.
@@ -121,6 +127,9 @@ class DueProcessRecord(msgspec.Struct):
     respondent_in_default: bool = False
     answered_at: datetime | None = None
     hearing: HearingRecord | None = None
+    # The respondent's counterclaim, step by step: filed, its fee invoiced, paid or deemed
+    # withdrawn, the claimant's answer period given and how it ended (or was waived).
+    counterclaim: list[EventRef] = msgspec.field(default_factory=list)
 
 
 async def _events(
@@ -185,7 +194,7 @@ async def check(uow: UnitOfWork, case: LoadedCase, command: str) -> None:
                 FieldProblem(
                     "$.command",
                     "period_running",
-                    f"{d.name} runs until {d.due_at.isoformat()}; only the respondent can waive it",
+                    f"{d.name} runs until {d.due_at.isoformat()}; {_who_waives(d.name)}",
                 )
                 for d in running
             ],
@@ -195,37 +204,50 @@ async def check(uow: UnitOfWork, case: LoadedCase, command: str) -> None:
         )
 
 
+def _who_waives(period: str) -> str:
+    if period in CLAIMANT_PERIODS:
+        return "only the claimant can waive it"
+    if period in RESPONDENT_PERIODS:
+        return "only the respondent can waive it"
+    return "nobody can waive it"
+
+
 def as_uuid_of(case: LoadedCase) -> UUID:
     value = case.row["tenant_id"]
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
 async def waive(runtime: Runtime, principal: Principal, case_id: UUID, period: str) -> list[str]:
-    """The respondent personally gives up the rest of one of its periods; what still runs."""
+    """A party personally gives up the rest of one of its periods; what still runs.
+
+    The respondent its periods (:data:`RESPONDENT_PERIODS`), the claimant its time to
+    answer a counterclaim (:data:`CLAIMANT_PERIODS`); never an agent or the other side.
+    """
     from arbitral.cases.services import access_case, append_event, touch
 
-    if period not in RESPONDENT_PERIODS:
+    waivable = RESPONDENT_PERIODS | CLAIMANT_PERIODS
+    if period not in waivable:
         raise ValidationFailed(
-            "not a period of the respondent",
-            errors=[
-                FieldProblem(
-                    "$.period", "choice", f"one of {', '.join(sorted(RESPONDENT_PERIODS))}"
-                )
-            ],
+            "not a period a party can waive",
+            errors=[FieldProblem("$.period", "choice", f"one of {', '.join(sorted(waivable))}")],
         )
     tenant_id = tenant_of(principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
         case = await access_case(uow, principal, case_id)
+        side = "claimant" if period in CLAIMANT_PERIODS else "respondent"
+        parties = (
+            case.participation.claimants if side == "claimant" else case.participation.respondents
+        )
         personally = (
             principal.kind is PrincipalKind.USER
-            and principal.subject_id in case.participation.respondents
+            and principal.subject_id in parties
             and bool(principal.roles & {Role.RESPONDENT, Role.CLAIMANT})
         )
         if not personally:
             raise Forbidden(
-                "only the respondent personally waives its periods",
-                errors=[FieldProblem("$", "respondent", "log in as the respondent")],
+                f"only the {side} personally waives its periods",
+                errors=[FieldProblem("$", side, f"log in as the {side}")],
             )
         await touch(uow, case)
         if not await deadlines.cancel(uow, tenant_id, case_id, period, now=now, status="waived"):
@@ -361,6 +383,12 @@ async def record(runtime: Runtime, principal: Principal, case_id: UUID) -> DuePr
         respondent_in_default=any(e["command"] == "respondent_in_default" for e in events),
         answered_at=next((as_datetime(e["at"]) for e in events if e["command"] == "answer"), None),
         hearing=_hearing_record([_ref(e) for e in events]),
+        counterclaim=[
+            _ref(e)
+            for e in events
+            if str(e["command"]).startswith("counterclaim_")
+            and e["command"] != "counterclaim_period_ended"
+        ],
     )
 
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 from uuid import UUID
 
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from arbitral.auth.controllers import tenant_by_slug
 from arbitral.auth.domain import Permission
@@ -32,28 +32,35 @@ class InvoiceController(Controller):
             "Assessed from the case's pinned rule-set version when the case was accepted: "
             "one line per fee component, the total, and the time limit to pay (counted "
             "in the commission's calendar). The commission's staff also see what the "
-            "payment provider notified."
+            "payment provider notified. `subject=counterclaim`: the fee of the respondent's "
+            "counterclaim instead (assessed when it was filed, paid by the respondent side)."
         ),
     )
-    async def show(self, request: AnyRequest, case_id: FromPath[UUID]) -> InvoiceOut:
+    async def show(
+        self, request: AnyRequest, case_id: FromPath[UUID], subject: FromQuery[str] = services.CLAIM
+    ) -> InvoiceOut:
         return await services.get_invoice(
-            request.app.state.runtime, current_principal(request), case_id
+            request.app.state.runtime, current_principal(request), case_id, subject
         )
 
     @post(
         "/checkout",
         opt=require(Permission.CASES_FILE),
-        summary="Pay the fees: the payment provider's checkout URL (the claimant side)",
+        summary="Pay the fees: the payment provider's checkout URL (the payer's side)",
         description=(
-            "Idempotent: every checkout of an invoice names the same merchant order, so "
-            "the provider never opens a second one. 409 when the invoice is paid or void "
-            "or the time limit ran out; 503 when no provider is configured."
+            "The claim's fees by the claimant side; with `subject=counterclaim`, the fee of "
+            "the respondent's counterclaim by the respondent side. Idempotent: every "
+            "checkout of an invoice names the same merchant order, so the provider never "
+            "opens a second one. 409 when the invoice is paid or void or the time limit "
+            "ran out; 503 when no provider is configured."
         ),
         status_code=200,
     )
-    async def checkout(self, request: AnyRequest, case_id: FromPath[UUID]) -> CheckoutOut:
+    async def checkout(
+        self, request: AnyRequest, case_id: FromPath[UUID], subject: FromQuery[str] = services.CLAIM
+    ) -> CheckoutOut:
         return await services.checkout(
-            request.app.state.runtime, current_principal(request), case_id
+            request.app.state.runtime, current_principal(request), case_id, subject
         )
 
     @post(

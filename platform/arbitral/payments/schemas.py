@@ -45,6 +45,8 @@ class PaymentEventOut(msgspec.Struct):
 class InvoiceOut(msgspec.Struct):
     id: UUID
     case_id: UUID
+    kind: str  # its subject: claim, counterclaim
+    payer: str  # the side that pays: claimant, respondent
     status: str  # open, paid, cancelled
     currency: str
     total: str

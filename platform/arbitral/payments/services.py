@@ -10,6 +10,11 @@
   (``payment_event`` is unique per tenant, provider and notification id) and applied
   once: the invoice paid, the deadline cancelled, the case moved by ``record_payment``.
   Forged ones are refused and audited; a wrong amount or currency is an anomaly.
+- A respondent's counterclaim has its own invoice (:func:`issue_counterclaim_invoice`,
+  kind ``counterclaim``, payer the respondent), assessed with the rule set's counterclaim
+  plan and due within the same fee time limit; the respondent side pays it through the
+  same checkout and notifications. Once paid, the ``counterclaim_fee_paid`` hooks run
+  (the pleadings context owns what a paid or unpaid counterclaim means).
 - When the deadline expires unpaid (:func:`fee_deadline_expired`) the case is deemed
   withdrawn; a withdrawal after payment refunds what the rule set says
   (:func:`refund_on_withdrawal`) through the ``payments.refund`` job
@@ -31,7 +36,7 @@ import structlog
 from arbitral.audit.services import Actor as AuditActor
 from arbitral.audit.services import record
 from arbitral.auth.domain import Principal
-from arbitral.cases import deadlines
+from arbitral.cases import deadlines, hooks
 from arbitral.cases import domain as cases_domain
 from arbitral.cases.domain import CaseState, Side
 from arbitral.cases.services import TransitionNotAllowed, access_case, system_command
@@ -73,6 +78,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 FEE_DEADLINE: Final = "fee_payment"
+# The subjects of an invoice (its ``kind``) and the side that pays each.
+CLAIM: Final = "claim"
+COUNTERCLAIM: Final = "counterclaim"
+PAYERS: Final = {CLAIM: Side.CLAIMANT, COUNTERCLAIM: Side.RESPONDENT}
+COUNTERCLAIM_PAID: Final = "counterclaim_fee_paid"
 REFUND_JOB: Final = "payments.refund"
 SYSTEM: Final = "payments"
 MAX_REASON: Final = 2000
@@ -86,14 +96,24 @@ def provider_of(runtime: Runtime) -> PaymentProvider | None:
 
 
 async def _invoice_of_case(
-    uow: UnitOfWork, tenant_id: UUID, case_id: UUID
+    uow: UnitOfWork, tenant_id: UUID, case_id: UUID, kind: str = CLAIM
 ) -> dict[str, Any] | None:
     rows = await uow.fetch(
-        "SELECT * FROM payment_invoice WHERE tenant_id = {} AND case_id = {} AND kind = 'claim'",
+        "SELECT * FROM payment_invoice WHERE tenant_id = {} AND case_id = {} AND kind = {}",
         tenant_id,
         case_id,
+        kind,
     )
     return rows[0] if rows else None
+
+
+def _subject(subject: str) -> str:
+    if subject not in PAYERS:
+        raise ValidationFailed(
+            "unknown subject of an invoice",
+            errors=[FieldProblem("query:subject", "choice", "claim or counterclaim")],
+        )
+    return subject
 
 
 def _lines(row: Mapping[str, Any]) -> list[InvoiceLine]:
@@ -106,13 +126,86 @@ def _dec(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(domain.CENT)
 
 
+@dataclass(frozen=True)
+class Issued:
+    invoice_id: UUID
+    total: Decimal
+    currency: str
+    due_at: datetime
+
+
 async def issue_invoice(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
 ) -> UUID:
     """Assess and invoice the fees of a case just accepted; start its fee deadline."""
     case = (
         await uow.fetch(
-            "SELECT case_type, rule_set, rule_set_version, amount_claimed FROM arb_case "
+            "SELECT amount_claimed FROM arb_case WHERE tenant_id = {} AND id = {}",
+            tenant.id,
+            case_id,
+        )
+    )[0]
+    issued = await _issue(
+        uow,
+        runtime,
+        tenant,
+        case_id,
+        _dec(case["amount_claimed"]),
+        kind=CLAIM,
+        counterclaim_id=None,
+        refused="the case stays filed",
+    )
+    await deadlines.schedule(
+        uow,
+        tenant.id,
+        case_id,
+        FEE_DEADLINE,
+        issued.due_at,
+        now=runtime.clock.now(),
+        payload={"invoice_id": str(issued.invoice_id)},
+    )
+    return issued.invoice_id
+
+
+async def issue_counterclaim_invoice(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    case_id: UUID,
+    counterclaim_id: UUID,
+    amount: Decimal,
+) -> Issued:
+    """Assess (as a counterclaim) and invoice the fee of a counterclaim just filed.
+
+    Due within the rule set's fee time limit, counted from now; the caller (the
+    pleadings context) schedules what happens when it runs out unpaid.
+    """
+    return await _issue(
+        uow,
+        runtime,
+        tenant,
+        case_id,
+        amount,
+        kind=COUNTERCLAIM,
+        counterclaim_id=counterclaim_id,
+        refused="the counterclaim is not filed",
+    )
+
+
+async def _issue(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    case_id: UUID,
+    amount: Decimal,
+    *,
+    kind: str,
+    counterclaim_id: UUID | None,
+    refused: str,
+) -> Issued:
+    case = (
+        await uow.fetch(
+            "SELECT case_type, rule_set, rule_set_version FROM arb_case "
             "WHERE tenant_id = {} AND id = {}",
             tenant.id,
             case_id,
@@ -122,7 +215,7 @@ async def issue_invoice(
     try:
         rules = runtime.rules.get(str(case["rule_set"]), str(case["rule_set_version"]))
         case_type = str(case["case_type"])
-        assessment = rules.assess_fee(case_type, _dec(case["amount_claimed"]))
+        assessment = rules.assess_fee(case_type, amount, counterclaim=kind == COUNTERCLAIM)
         # The fee notice goes out with the notice of acceptance: the period runs from it.
         due = rules.deadline(
             case_type,
@@ -135,18 +228,21 @@ async def issue_invoice(
         # Never a guessed fee or deadline: the acceptance waits until the rules are there.
         log.error("payments.rules_unavailable", case_id=str(case_id), problem=str(exc))
         raise ServiceUnavailable(
-            f"the fees cannot be assessed now ({first_line(exc)}); the case stays filed"
+            f"the fees cannot be assessed now ({first_line(exc)}); {refused}"
         ) from None
     invoice_id = uuid4()
     lines = domain.lines_of(assessment)
     await uow.execute(
-        "INSERT INTO payment_invoice (id, tenant_id, case_id, kind, rule_set, rule_set_version, "
-        "currency, total, lines, assessment, status, issued_at, due_at, provider, out_trade_no, "
-        "refunded_amount) VALUES ({}, {}, {}, 'claim', {}, {}, {}, {}, {}, {}, 'open', {}, {}, "
-        "{}, {}, {})",
+        "INSERT INTO payment_invoice (id, tenant_id, case_id, kind, payer, counterclaim_id, "
+        "rule_set, rule_set_version, currency, total, lines, assessment, status, issued_at, "
+        "due_at, provider, out_trade_no, refunded_amount) VALUES ({}, {}, {}, {}, {}, {}, {}, "
+        "{}, {}, {}, {}, {}, 'open', {}, {}, {}, {}, {})",
         invoice_id,
         tenant.id,
         case_id,
+        kind,
+        PAYERS[kind].value,
+        counterclaim_id,
         rules.id,
         rules.version,
         assessment.currency,
@@ -159,15 +255,6 @@ async def issue_invoice(
         domain.out_trade_no(invoice_id),
         domain.ZERO,
     )
-    await deadlines.schedule(
-        uow,
-        tenant.id,
-        case_id,
-        FEE_DEADLINE,
-        due,
-        now=now,
-        payload={"invoice_id": str(invoice_id)},
-    )
     await record(
         uow,
         tenant_id=tenant.id,
@@ -177,13 +264,15 @@ async def issue_invoice(
         target_id=case_id,
         detail={
             "invoice_id": str(invoice_id),
+            "kind": kind,
+            "payer": PAYERS[kind].value,
             "total": domain.money(assessment.total),
             "currency": assessment.currency,
             "due_at": due.isoformat(),
             "rule_set": rules.ref,
         },
     )
-    return invoice_id
+    return Issued(invoice_id, assessment.total, assessment.currency, due)
 
 
 async def payment_recorded(
@@ -212,28 +301,49 @@ async def case_closed(uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, cas
     """
     now = runtime.clock.now()
     await deadlines.cancel(uow, tenant.id, case_id, FEE_DEADLINE, now=now)
+    # A counterclaim's fee still unpaid is void with the case (paid later: given back).
+    await void_invoice(uow, runtime, tenant, case_id, COUNTERCLAIM)
     invoice = await _invoice_of_case(uow, tenant.id, case_id)
     if invoice is None:
         return False
-    if invoice["status"] == InvoiceStatus.OPEN:
-        await uow.execute(
-            "UPDATE payment_invoice SET status = 'cancelled', settled_at = {} "
-            "WHERE tenant_id = {} AND id = {} AND status = 'open'",
-            now,
-            tenant.id,
-            invoice["id"],
-        )
-        await record(
-            uow,
-            tenant_id=tenant.id,
-            actor=AuditActor.system(SYSTEM),
-            action="payment.invoice_cancelled",
-            target_kind="case",
-            target_id=case_id,
-            detail={"invoice_id": str(invoice["id"])},
-        )
+    if await void_invoice(uow, runtime, tenant, case_id, CLAIM):
         return False
     return str(invoice["status"]) == InvoiceStatus.PAID
+
+
+async def void_invoice(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, kind: str
+) -> bool:
+    """Cancel the case's open invoice of ``kind``; False when none was open."""
+    invoice = await _invoice_of_case(uow, tenant.id, case_id, kind)
+    if invoice is None or invoice["status"] != InvoiceStatus.OPEN:
+        return False
+    updated = await uow.fetch(
+        "UPDATE payment_invoice SET status = 'cancelled', settled_at = {} "
+        "WHERE tenant_id = {} AND id = {} AND status = 'open' RETURNING id",
+        runtime.clock.now(),
+        tenant.id,
+        invoice["id"],
+    )
+    if not updated:
+        return False
+    await record(
+        uow,
+        tenant_id=tenant.id,
+        actor=AuditActor.system(SYSTEM),
+        action="payment.invoice_cancelled",
+        target_kind="case",
+        target_id=case_id,
+        detail={"invoice_id": str(invoice["id"]), "kind": kind},
+    )
+    return True
+
+
+async def invoice_summary(
+    uow: UnitOfWork, tenant_id: UUID, case_id: UUID, kind: str
+) -> dict[str, Any] | None:
+    """The case's invoice of ``kind`` as stored (None: none issued), for other contexts."""
+    return await _invoice_of_case(uow, tenant_id, case_id, kind)
 
 
 async def refund_on_withdrawal(
@@ -399,6 +509,8 @@ async def _invoice_out(
     return InvoiceOut(
         id=as_uuid(invoice["id"]),
         case_id=as_uuid(invoice["case_id"]),
+        kind=str(invoice["kind"]),
+        payer=str(invoice["payer"]),
         status=str(invoice["status"]),
         currency=str(invoice["currency"]),
         total=domain.money(_dec(invoice["total"])),
@@ -429,13 +541,20 @@ async def _invoice_out(
     )
 
 
-async def get_invoice(runtime: Runtime, principal: Principal, case_id: UUID) -> InvoiceOut:
+async def get_invoice(
+    runtime: Runtime, principal: Principal, case_id: UUID, subject: str = CLAIM
+) -> InvoiceOut:
+    kind = _subject(subject)
     tenant_id = tenant_of(principal)
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         await access_case(uow, principal, case_id)
-        invoice = await _invoice_of_case(uow, tenant_id, case_id)
+        invoice = await _invoice_of_case(uow, tenant_id, case_id, kind)
         if invoice is None:
-            raise NotFound("the case has no invoice (fees are assessed when it is accepted)")
+            raise NotFound(
+                "the case has no invoice (fees are assessed when it is accepted)"
+                if kind == CLAIM
+                else "no counterclaim has been filed on this case"
+            )
         return await _invoice_out(uow, tenant_id, invoice, staff=cases_domain.is_staff(principal))
 
 
@@ -446,29 +565,39 @@ def notify_url(runtime: Runtime, tenant: TenantInfo, provider: PaymentProvider) 
     return f"{runtime.settings.public_url}/t/{tenant.slug}/payments/{provider.name}/notify"
 
 
-async def checkout(runtime: Runtime, principal: Principal, case_id: UUID) -> CheckoutOut:
-    """The provider's cashier URL for the case's invoice (the claimant side only).
+async def checkout(
+    runtime: Runtime, principal: Principal, case_id: UUID, subject: str = CLAIM
+) -> CheckoutOut:
+    """The provider's cashier URL for one of the case's invoices (its payer's side only).
 
-    Idempotent per invoice: every checkout names the invoice's one merchant order
+    The claim's fees are paid by the claimant side, a counterclaim's by the respondent
+    side. Idempotent per invoice: every checkout names the invoice's one merchant order
     number and amount, so the provider opens the same order again, never a second one.
     """
+    kind = _subject(subject)
     tenant_id = tenant_of(principal)
     tenant = await runtime.tenants.by_id(tenant_id)
     if tenant is None:
         raise NotFound("no such commission")
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
         case = await access_case(uow, principal, case_id)
-        if cases_domain.side_of(principal, case.participation) is not Side.CLAIMANT:
-            raise Forbidden("only the claimant side pays the fees of a claim")
-        invoice = await _invoice_of_case(uow, tenant_id, case_id)
+        if cases_domain.side_of(principal, case.participation) is not PAYERS[kind]:
+            raise Forbidden(f"only the {PAYERS[kind].value} side pays the fees of a {kind}")
+        invoice = await _invoice_of_case(uow, tenant_id, case_id, kind)
         if invoice is None:
-            raise Conflict("the case has no invoice yet (it is not accepted)")
+            raise Conflict(
+                "the case has no invoice yet (it is not accepted)"
+                if kind == CLAIM
+                else "no counterclaim has been filed on this case"
+            )
         if invoice["status"] != InvoiceStatus.OPEN:
             raise Conflict(
                 f"the invoice is {invoice['status']}", extensions={"status": invoice["status"]}
             )
-        if case.state is not CaseState.ACCEPTED:
+        if kind == CLAIM and case.state is not CaseState.ACCEPTED:
             raise Conflict(f"the case is {case.state.value}, not awaiting the fees")
+        if kind == COUNTERCLAIM and case.state in cases_domain.CLOSED:
+            raise Conflict(f"the case is {case.state.value}")
         now = runtime.clock.now()
         due = as_datetime(invoice["due_at"])
         if now >= due:
@@ -482,7 +611,10 @@ async def checkout(runtime: Runtime, principal: Principal, case_id: UUID) -> Che
         url = provider.checkout_url(
             out_trade_no=str(invoice["out_trade_no"]),
             amount=total,
-            subject=f"{tenant.names.zh} 仲裁费 {case.row['number'] or ''}".strip(),
+            subject=(
+                f"{tenant.names.zh} {'仲裁费' if kind == CLAIM else '反请求仲裁费'} "
+                f"{case.row['number'] or ''}"
+            ).strip(),
             notify_url=notify_url(runtime, tenant, provider),
             expires_at=due,
             now=now,
@@ -503,7 +635,7 @@ async def checkout(runtime: Runtime, principal: Principal, case_id: UUID) -> Che
             action="payment.checkout",
             target_kind="case",
             target_id=case_id,
-            detail={"invoice_id": str(invoice["id"]), "provider": provider.name},
+            detail={"invoice_id": str(invoice["id"]), "kind": kind, "provider": provider.name},
         )
     return CheckoutOut(
         invoice_id=as_uuid(invoice["id"]),
@@ -676,6 +808,9 @@ async def _apply_payment(
             now=now,
         )
         return Effect.REFUND
+    if str(invoice["kind"]) == COUNTERCLAIM:
+        await _counterclaim_paid(uow, runtime, tenant, invoice, notice)
+        return Effect.PAID
     await deadlines.cancel(uow, tenant.id, case_id, FEE_DEADLINE, now=now)
     try:
         await system_command(
@@ -696,6 +831,46 @@ async def _apply_payment(
         # Paid, but the case is not awaiting the fees (suspended, say): the staff decide.
         return Effect.ANOMALY
     return Effect.PAID
+
+
+async def _counterclaim_paid(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    invoice: Mapping[str, Any],
+    notice: domain.Notice,
+) -> None:
+    """A counterclaim's fee paid: the case does not move; the contexts that care are told."""
+    case_id = as_uuid(invoice["case_id"])
+    state = CaseState(
+        str(
+            (
+                await uow.fetch(
+                    "SELECT state FROM arb_case WHERE tenant_id = {} AND id = {}",
+                    tenant.id,
+                    case_id,
+                )
+            )[0]["state"]
+        )
+    )
+    await hooks.run_hooks(
+        uow,
+        runtime,
+        hooks.Transitioned(
+            tenant=tenant,
+            case_id=case_id,
+            command=COUNTERCLAIM_PAID,
+            from_state=state,
+            to_state=state,
+            actor=SYSTEM,
+            data={
+                "invoice_id": str(invoice["id"]),
+                "counterclaim_id": str(invoice["counterclaim_id"]),
+                "trade_no": notice.trade_no,
+                "amount": domain.money(_dec(invoice["total"])),
+            },
+        ),
+    )
 
 
 # -- refunds -----------------------------------------------------------------------------

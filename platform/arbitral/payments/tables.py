@@ -16,12 +16,19 @@ from piccolo.table import Table
 
 
 class PaymentInvoice(Table, tablename="payment_invoice"):
-    """The fees of one case, assessed from its pinned rule set when it was accepted."""
+    """Fees of one case, assessed from its pinned rule set.
+
+    Its subject (``kind``) is the claim (invoiced when the case is accepted, paid by
+    the claimant side) or the respondent's counterclaim (invoiced when it is filed,
+    paid by the respondent side); ``payer`` is the side that pays.
+    """
 
     id = UUID(primary_key=True)
     tenant_id = UUID()
     case_id = UUID()
     kind = Varchar(length=20, default="claim")
+    payer = Varchar(length=20, default="claimant")
+    counterclaim_id = UUID(null=True, default=None)
     rule_set = Varchar(length=100)
     rule_set_version = Varchar(length=20)
     currency = Varchar(length=3)

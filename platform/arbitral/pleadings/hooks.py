@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from arbitral.cases import hooks
+from arbitral.payments.services import COUNTERCLAIM_PAID
 from arbitral.pleadings import domain, services
 
 if TYPE_CHECKING:
@@ -35,6 +36,28 @@ async def evidence_expired(
     await services.evidence_expired(uow, runtime, tenant, case_id)
 
 
+@hooks.on_expiry(domain.COUNTERCLAIM_FEE)
+async def counterclaim_fee_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, payload: dict[str, Any]
+) -> None:
+    await services.counterclaim_fee_expired(uow, runtime, tenant, case_id)
+
+
+@hooks.on_expiry(domain.COUNTERCLAIM_ANSWER)
+async def counterclaim_answer_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, payload: dict[str, Any]
+) -> None:
+    await services.counterclaim_answer_expired(uow, runtime, tenant, case_id)
+
+
+@hooks.after(COUNTERCLAIM_PAID)
+async def counterclaim_fee_paid(
+    uow: UnitOfWork, runtime: Runtime, event: hooks.Transitioned
+) -> None:
+    """The payments context took the counterclaim's fee: it stands, the claimant may answer."""
+    await services.counterclaim_fee_paid(uow, runtime, event.tenant, event.case_id, event.data)
+
+
 @hooks.after("close_pleadings")
 async def pleadings_closed(uow: UnitOfWork, runtime: Runtime, event: hooks.Transitioned) -> None:
     """The periods the rule set runs from the close of the pleadings start."""
@@ -43,7 +66,8 @@ async def pleadings_closed(uow: UnitOfWork, runtime: Runtime, event: hooks.Trans
 
 @hooks.after("waive_period")
 async def period_waived(uow: UnitOfWork, runtime: Runtime, event: hooks.Transitioned) -> None:
-    """The respondent waived what was left of a period: the pleadings may be over now."""
+    """A party waived what was left of a period: the pleadings may be over now."""
+    by = "claimant_waiver" if event.data.get("period") == domain.COUNTERCLAIM_ANSWER else None
     await services.close_pleadings_if_over(
-        uow, runtime, event.tenant, event.case_id, by="respondent_waiver"
+        uow, runtime, event.tenant, event.case_id, by=by or "respondent_waiver"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -23,3 +24,41 @@ class AnswerOut(msgspec.Struct):
     exhibit_ids: list[UUID]
     submitted_by: str
     submitted_at: datetime
+
+
+class CounterclaimIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The respondent's counterclaim: checked against the case type's claim form.
+
+    ``claims`` and ``facts_and_reasons`` as the claim form's fields of those names,
+    ``amount`` as its ``amount_claimed`` (yuan as a string: ``"1200.00"``).
+    """
+
+    claims: Any = None
+    amount: Any = None
+    facts_and_reasons: Any = None
+
+
+class CounterclaimFeeOut(msgspec.Struct):
+    invoice_id: UUID
+    status: str  # open, paid, cancelled
+    currency: str
+    total: str
+    due_at: datetime
+    paid_at: datetime | None
+
+
+class CounterclaimOut(msgspec.Struct):
+    id: UUID
+    case_id: UUID
+    status: str  # pending_fee, standing, deemed_withdrawn
+    claims: str
+    amount: str
+    facts_and_reasons: str
+    sha256: str
+    filed_by: str
+    filed_at: datetime
+    paid_at: datetime | None
+    withdrawn_at: datetime | None
+    fee: CounterclaimFeeOut | None
+    # The claimant's period to answer the counterclaim, once its fee is paid.
+    answer_due_at: datetime | None

@@ -12,8 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID, uuid4
+
+import structlog
 
 from arbitral.audit.services import Actor as AuditActor
 from arbitral.audit.services import record
@@ -21,17 +25,36 @@ from arbitral.auth.domain import Principal
 from arbitral.cases import deadlines
 from arbitral.cases import services as cases
 from arbitral.cases.domain import CLOSED, CaseState, Side, side_of
-from arbitral.db.values import as_datetime, as_uuid
-from arbitral.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
+from arbitral.db.values import as_datetime, as_optional_datetime, as_uuid
+from arbitral.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+    first_line,
+)
 from arbitral.identity.services import actor_of, tenant_of
 from arbitral.ledger import services as ledger
+from arbitral.payments import services as payments
 from arbitral.pleadings import domain
-from arbitral.pleadings.schemas import AnswerIn, AnswerOut
+from arbitral.pleadings.schemas import (
+    AnswerIn,
+    AnswerOut,
+    CounterclaimFeeOut,
+    CounterclaimIn,
+    CounterclaimOut,
+)
+from arbitral.rules.claims import ClaimInvalid, validate_claim
+from arbitral.rules.model import UnknownRule
 
 if TYPE_CHECKING:
     from arbitral.db.uow import UnitOfWork
     from arbitral.runtime import Runtime
     from arbitral.tenancy.services import TenantInfo
+
+log = structlog.get_logger(__name__)
 
 SYSTEM: Final = "deadlines"
 DEFAULT_EVENT: Final = "respondent_in_default"
@@ -369,3 +392,382 @@ async def start_periods_after_pleadings(
         ).ends_at
         await deadlines.schedule(uow, tenant.id, case_id, name, due, now=now)
     return names
+
+
+# -- the counterclaim ------------------------------------------------------------------
+
+
+def _counterclaim_out(
+    row: Mapping[str, Any],
+    invoice: Mapping[str, Any] | None,
+    answer_due: datetime | None,
+) -> CounterclaimOut:
+    fee = None
+    if invoice is not None:
+        fee = CounterclaimFeeOut(
+            invoice_id=as_uuid(invoice["id"]),
+            status=str(invoice["status"]),
+            currency=str(invoice["currency"]),
+            total=_money(invoice["total"]),
+            due_at=as_datetime(invoice["due_at"]),
+            paid_at=as_optional_datetime(invoice["paid_at"]),
+        )
+    return CounterclaimOut(
+        id=as_uuid(row["id"]),
+        case_id=as_uuid(row["case_id"]),
+        status=str(row["status"]),
+        claims=str(row["claims"]),
+        amount=_money(row["amount"]),
+        facts_and_reasons=str(row["facts_and_reasons"]),
+        sha256=str(row["sha256"]),
+        filed_by=str(row["filed_by"]),
+        filed_at=as_datetime(row["filed_at"]),
+        paid_at=as_optional_datetime(row["paid_at"]),
+        withdrawn_at=as_optional_datetime(row["withdrawn_at"]),
+        fee=fee,
+        answer_due_at=answer_due,
+    )
+
+
+def _money(value: Any) -> str:
+    return f"{Decimal(str(value)).quantize(Decimal('0.01'))}"
+
+
+async def _counterclaim_row(
+    uow: UnitOfWork, tenant_id: UUID, case_id: UUID
+) -> dict[str, Any] | None:
+    rows = await uow.fetch(
+        "SELECT * FROM case_counterclaim WHERE tenant_id = {} AND case_id = {}",
+        tenant_id,
+        case_id,
+    )
+    return rows[0] if rows else None
+
+
+async def _answer_due(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> datetime | None:
+    """When the claimant's period to answer the counterclaim ends (given, not replaced)."""
+    rows = await uow.fetch(
+        "SELECT due_at FROM case_deadline WHERE tenant_id = {} AND case_id = {} AND name = {} "
+        "AND status <> 'replaced' ORDER BY created_at DESC LIMIT 1",
+        tenant_id,
+        case_id,
+        domain.COUNTERCLAIM_ANSWER,
+    )
+    return as_datetime(rows[0]["due_at"]) if rows else None
+
+
+async def _counterclaim_view(
+    uow: UnitOfWork, tenant_id: UUID, case_id: UUID
+) -> CounterclaimOut | None:
+    row = await _counterclaim_row(uow, tenant_id, case_id)
+    if row is None:
+        return None
+    invoice = await payments.invoice_summary(uow, tenant_id, case_id, payments.COUNTERCLAIM)
+    return _counterclaim_out(row, invoice, await _answer_due(uow, tenant_id, case_id))
+
+
+def _validated_counterclaim(
+    runtime: Runtime, case: cases.LoadedCase, data: CounterclaimIn, today: date
+) -> dict[str, Any]:
+    """The counterclaim's fields checked by the case type's claim form (the pinned version)."""
+    row = case.row
+    try:
+        rules = runtime.rules.get(str(row["rule_set"]), str(row["rule_set_version"]))
+        form = rules.case_type(str(row["case_type"])).claim_form
+    except UnknownRule as exc:
+        raise ServiceUnavailable(
+            f"the case's rules are not available ({first_line(exc)})"
+        ) from None
+    submitted = {
+        form_name: getattr(data, field)
+        for field, form_name in domain.COUNTERCLAIM_FIELDS.items()
+        if getattr(data, field) is not None
+    }
+    try:
+        valid = validate_claim(domain.counterclaim_form(form), submitted, filed_on=today)
+    except ClaimInvalid as exc:
+        raise ValidationFailed(
+            "the counterclaim is not valid",
+            errors=[
+                FieldProblem(domain.counterclaim_field(p.field), p.rule, p.message)
+                for p in exc.problems
+            ],
+        ) from None
+    return dict(valid.values)
+
+
+async def file_counterclaim(
+    runtime: Runtime, principal: Principal, case_id: UUID, data: CounterclaimIn
+) -> CounterclaimOut:
+    """The respondent side files its counterclaim within the counterclaim period.
+
+    In one transaction: the counterclaim (its period thereby met), its fee invoiced to
+    the respondent (assessed as a counterclaim, due within the rule set's fee limit),
+    the fee's deadline, history events, ledger leaves and audit events.
+    """
+    tenant_id = tenant_of(principal)
+    tenant = await runtime.tenants.by_id(tenant_id)
+    if tenant is None:
+        raise NotFound("no such commission")
+    now = runtime.clock.now()
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        await lock_case(uow, tenant_id, case_id)
+        case = await cases.access_case(uow, principal, case_id)
+        if side_of(principal, case.participation) is not Side.RESPONDENT:
+            raise Forbidden(
+                "only the respondent (or its agent) files a counterclaim",
+                errors=[FieldProblem("$", "respondent_side", "log in as the respondent")],
+            )
+        due = next((d.due_at for d in case.deadlines if d.name == domain.COUNTERCLAIM), None)
+        refusal = domain.counterclaim_refusal(
+            now,
+            due,
+            in_pleadings=case.state is CaseState.ANSWER_PERIOD,
+            filed=await _counterclaim_row(uow, tenant_id, case_id) is not None,
+        )
+        if refusal is not None:
+            raise Conflict(
+                refusal,
+                errors=[FieldProblem("$", "counterclaim_period", refusal)],
+                extensions={"state": case.state.value},
+            )
+        values = _validated_counterclaim(runtime, case, data, now.astimezone(tenant.zone).date())
+        claims = str(values["claims"])
+        amount = Decimal(str(values["amount_claimed"]))
+        facts = str(values.get("facts_and_reasons", ""))
+        digest = hashlib.sha256(
+            json.dumps(
+                {"claims": claims, "amount": _money(amount), "facts_and_reasons": facts},
+                ensure_ascii=False,
+                sort_keys=True,
+                separators=(",", ":"),
+            ).encode()
+        ).hexdigest()
+        await cases.touch(uow, case)
+        counterclaim_id = uuid4()
+        await uow.execute(
+            "INSERT INTO case_counterclaim (id, tenant_id, case_id, claims, amount, "
+            "facts_and_reasons, sha256, status, filed_by, filed_at) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+            counterclaim_id,
+            tenant_id,
+            case_id,
+            claims,
+            amount,
+            facts,
+            digest,
+            domain.CounterclaimStatus.PENDING_FEE.value,
+            principal.actor_id,
+            now,
+        )
+        # One counterclaim per case: its period is met.
+        await deadlines.cancel(
+            uow, tenant_id, case_id, domain.COUNTERCLAIM, now=now, status="cancelled"
+        )
+        filed = {"counterclaim": str(counterclaim_id), "sha256": digest, "amount": _money(amount)}
+        await _milestone(
+            uow, tenant_id, case, "counterclaim_filed", filed, principal=principal, now=now
+        )
+        issued = await payments.issue_counterclaim_invoice(
+            uow, runtime, tenant, case_id, counterclaim_id, amount
+        )
+        await deadlines.schedule(
+            uow,
+            tenant_id,
+            case_id,
+            domain.COUNTERCLAIM_FEE,
+            issued.due_at,
+            now=now,
+            payload={"invoice_id": str(issued.invoice_id), "counterclaim_id": str(counterclaim_id)},
+        )
+        await _milestone(
+            uow,
+            tenant_id,
+            case,
+            "counterclaim_fee_invoiced",
+            {
+                "counterclaim": str(counterclaim_id),
+                "invoice_id": str(issued.invoice_id),
+                "payer": Side.RESPONDENT.value,
+                "total": _money(issued.total),
+                "currency": issued.currency,
+                "due_at": issued.due_at.isoformat(),
+            },
+            now=now,
+            by=payments.SYSTEM,
+        )
+        view = await _counterclaim_view(uow, tenant_id, case_id)
+        assert view is not None
+        return view
+
+
+async def list_counterclaims(
+    runtime: Runtime, principal: Principal, case_id: UUID
+) -> list[CounterclaimOut]:
+    tenant_id = tenant_of(principal)
+    async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
+        await cases.access_case(uow, principal, case_id)
+        view = await _counterclaim_view(uow, tenant_id, case_id)
+    return [] if view is None else [view]
+
+
+async def _milestone(
+    uow: UnitOfWork,
+    tenant_id: UUID,
+    case: cases.LoadedCase,
+    command: str,
+    detail: Mapping[str, Any],
+    *,
+    now: datetime,
+    principal: Principal | None = None,
+    by: str = SYSTEM,
+    reason: str = "",
+) -> None:
+    """One step of the counterclaim: history event, ledger leaf and audit event.
+
+    ``principal`` None: the platform acted, as ``by`` (``payments``, ``deadlines``).
+    """
+    await cases.append_event(
+        uow,
+        tenant_id,
+        case.id,
+        principal,
+        command=command,
+        from_state=case.state,
+        to_state=case.state,
+        reason=reason,
+        data=detail,
+        system=by,
+    )
+    actor = principal.actor_id if principal else by
+    await ledger.append(
+        uow,
+        tenant_id,
+        f"case.{command}",
+        {"case_id": str(case.id), "at": now.isoformat(), "by": actor, **detail},
+    )
+    await record(
+        uow,
+        tenant_id=tenant_id,
+        actor=actor_of(principal) if principal else AuditActor.system(by),
+        action=f"case.{command}",
+        target_kind="case",
+        target_id=case.id,
+        detail=dict(detail),
+    )
+
+
+async def counterclaim_fee_paid(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, paid: Mapping[str, Any]
+) -> None:
+    """The counterclaim's fee was paid: it stands, and the claimant's answer period starts.
+
+    The answer period's length is the rule set's ``counterclaim_answer`` time limit when
+    it states one, else its ``answer`` limit (the respondent's time to answer the claim).
+    """
+    await lock_case(uow, tenant.id, case_id)
+    case = await cases.load_case(uow, tenant.id, case_id)
+    now = runtime.clock.now()
+    updated = await uow.fetch(
+        "UPDATE case_counterclaim SET status = {}, paid_at = {} WHERE tenant_id = {} "
+        "AND case_id = {} AND status = {} RETURNING id",
+        domain.CounterclaimStatus.STANDING.value,
+        now,
+        tenant.id,
+        case_id,
+        domain.CounterclaimStatus.PENDING_FEE.value,
+    )
+    if not updated:  # deemed withdrawn meanwhile: the payments context gives a late fee back
+        log.warning("pleadings.counterclaim_paid_not_pending", case_id=str(case_id))
+        return
+    await deadlines.cancel(uow, tenant.id, case_id, domain.COUNTERCLAIM_FEE, now=now)
+    await _milestone(
+        uow, tenant.id, case, "counterclaim_fee_paid", paid, now=now, by=payments.SYSTEM
+    )
+    if case.state in CLOSED:
+        return
+    row = case.row
+    rules = runtime.rules.get(str(row["rule_set"]), str(row["rule_set_version"]))
+    case_type = str(row["case_type"])
+    limits = rules.case_type(case_type).time_limits
+    basis = domain.COUNTERCLAIM_ANSWER if domain.COUNTERCLAIM_ANSWER in limits else domain.ANSWER
+    due = rules.deadline(
+        case_type, basis, now, zone=tenant.zone, calendar=runtime.rules.calendar(rules.calendar)
+    ).ends_at
+    await deadlines.schedule(
+        uow,
+        tenant.id,
+        case_id,
+        domain.COUNTERCLAIM_ANSWER,
+        due,
+        now=now,
+        payload={"counterclaim_id": str(updated[0]["id"])},
+    )
+    await _milestone(
+        uow,
+        tenant.id,
+        case,
+        "counterclaim_answer_period_given",
+        {
+            "counterclaim": str(updated[0]["id"]),
+            "to": Side.CLAIMANT.value,
+            "due_at": due.isoformat(),
+            "time_limit": basis,
+            "period": str(limits[basis].period),
+        },
+        now=now,
+    )
+
+
+async def counterclaim_fee_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
+) -> None:
+    """The counterclaim's fee is unpaid at its time limit: the counterclaim (not the case)
+    is deemed withdrawn, its invoice void; the pleadings may close now."""
+    await lock_case(uow, tenant.id, case_id)
+    case = await cases.load_case(uow, tenant.id, case_id)
+    if case.state in CLOSED:
+        return
+    counterclaim = await _counterclaim_row(uow, tenant.id, case_id)
+    if counterclaim is None or counterclaim["status"] != domain.CounterclaimStatus.PENDING_FEE:
+        return
+    invoice = await payments.invoice_summary(uow, tenant.id, case_id, payments.COUNTERCLAIM)
+    if invoice is not None and invoice["status"] == "paid":  # paid a moment before
+        return
+    now = runtime.clock.now()
+    await payments.void_invoice(uow, runtime, tenant, case_id, payments.COUNTERCLAIM)
+    await uow.execute(
+        "UPDATE case_counterclaim SET status = {}, withdrawn_at = {} WHERE tenant_id = {} "
+        "AND id = {} AND status = {}",
+        domain.CounterclaimStatus.DEEMED_WITHDRAWN.value,
+        now,
+        tenant.id,
+        counterclaim["id"],
+        domain.CounterclaimStatus.PENDING_FEE.value,
+    )
+    await _milestone(
+        uow,
+        tenant.id,
+        case,
+        "counterclaim_deemed_withdrawn",
+        {
+            "counterclaim": str(counterclaim["id"]),
+            "invoice_id": None if invoice is None else str(invoice["id"]),
+            "due_at": None if invoice is None else as_datetime(invoice["due_at"]).isoformat(),
+        },
+        now=now,
+        reason="the counterclaim fee was not paid within the time limit (反请求按撤回处理)",
+    )
+    await close_pleadings_if_over(uow, runtime, tenant, case_id, by=SYSTEM)
+
+
+async def counterclaim_answer_expired(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
+) -> None:
+    """The claimant's period to answer the counterclaim ran out: recorded; pleadings may close."""
+    await lock_case(uow, tenant.id, case_id)
+    case = await cases.load_case(uow, tenant.id, case_id)
+    if case.state in CLOSED:
+        return
+    await _period_ended(uow, case, domain.COUNTERCLAIM_ANSWER)
+    await close_pleadings_if_over(uow, runtime, tenant, case_id, by=SYSTEM)

@@ -1,8 +1,8 @@
-"""Tables of the pleadings context: the respondent's answer (append-only)."""
+"""Tables of the pleadings context: the respondent's answer (append-only), its counterclaim."""
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, UUID, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, UUID, Numeric, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -19,3 +19,26 @@ class CaseAnswer(Table, tablename="case_answer"):
     exhibit_ids = JSON()
     submitted_by = Varchar(length=200)
     submitted_at = Timestamptz()
+
+
+class CaseCounterclaim(Table, tablename="case_counterclaim"):
+    """The respondent's counterclaim (反请求): one per case, its text never changed.
+
+    ``status`` follows its fee: ``pending_fee`` until paid (``standing``) or until the
+    fee's time limit runs out (``deemed_withdrawn``). The fee's invoice is in the
+    payments context (``payment_invoice`` of kind ``counterclaim``).
+    """
+
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    case_id = UUID()
+    claims = Text()
+    amount = Numeric(digits=(16, 2))
+    facts_and_reasons = Text(default="")
+    # SHA-256 (hex) of the canonical JSON of claims, amount and facts: logged in the ledger.
+    sha256 = Varchar(length=64)
+    status = Varchar(length=20, default="pending_fee")
+    filed_by = Varchar(length=200)
+    filed_at = Timestamptz()
+    paid_at = Timestamptz(null=True, default=None)
+    withdrawn_at = Timestamptz(null=True, default=None)
