@@ -36,7 +36,7 @@ from arbitral.jobs.worker import InProcessWorker
 from arbitral.ledger.controllers import PublicLedgerController, WitnessController
 from arbitral.logs import configure_logging
 from arbitral.payments.controllers import InvoiceController, PaymentNotifyController
-from arbitral.pleadings.controllers import AnswerController
+from arbitral.pleadings.controllers import AnswerController, CounterclaimController
 from arbitral.runtime import build_runtime
 from arbitral.service.controllers import (
     CaseServiceController,
@@ -146,6 +146,7 @@ def create_app(
             InboxController,
             SmsReportController,
             AnswerController,
+            CounterclaimController,
             HearingController,
             SettlementController,
             ArbitratorController,
