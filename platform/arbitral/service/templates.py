@@ -8,29 +8,20 @@ errors: a template with a typo fails when rendered, never sends a blank.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from arbitral.templating import environment
 
 
 class TemplateMissing(LookupError):
     """No template, default or the commission's own, for a notice and channel."""
 
 
-@lru_cache(maxsize=64)
 def _environment(root: str, slug: str) -> jinja2.Environment:
-    base = Path(root)
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(
-            [str(base / "tenants" / slug / "notices"), str(base / "notices")]
-        ),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701 (plain text: SMS, email text, certificates)
-        keep_trailing_newline=False,
-        trim_blocks=False,
-    )
+    return environment(root, slug, "notices")
 
 
 def render(root: Path, slug: str, names: tuple[str, ...], context: Mapping[str, Any]) -> str:
