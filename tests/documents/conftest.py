@@ -14,7 +14,10 @@ import pytest
 from arbitral.audit.services import Actor
 from arbitral.db.engine import Database
 from arbitral.keys.documents import DocumentKeys
+from tests.auth.conftest import auth_world, cheap_password_hashing
 from tests.keys.conftest import insert_tenant
+
+__all__ = ["auth_world", "cheap_password_hashing"]
 
 OPERATOR = Actor("operator", "tester")
 
