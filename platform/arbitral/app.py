@@ -20,6 +20,7 @@ from arbitral.auth.oauth_controllers import OAuthController, WellKnownController
 from arbitral.auth.oidc_controllers import OidcLoginController
 from arbitral.auth.otp_controllers import OtpController
 from arbitral.auth.platform_controllers import PlatformController
+from arbitral.awards.controllers import AwardController, CaseAwardsController
 from arbitral.cases.controllers import CaseController, DueProcessController, ExhibitController
 from arbitral.custody.controllers import CustodyController
 from arbitral.custody.record_controllers import CustodyRecordController
@@ -149,6 +150,8 @@ def create_app(
             CounterclaimController,
             HearingController,
             SettlementController,
+            CaseAwardsController,
+            AwardController,
             ArbitratorController,
             TribunalController,
             WitnessController,

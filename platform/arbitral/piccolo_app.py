@@ -24,6 +24,7 @@ TABLE_MODULES = [
     "arbitral.pleadings.tables",
     "arbitral.hearings.tables",
     "arbitral.settlement.tables",
+    "arbitral.awards.tables",
 ]
 
 APP_CONFIG = AppConfig(

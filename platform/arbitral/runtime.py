@@ -25,6 +25,7 @@ from arbitral.db.engine import Database
 from arbitral.jobs.broker import build_broker, set_job_runtime
 from arbitral.jobs.outbox import Relay
 from arbitral.jobs.registry import load_jobs
+from arbitral.keys.documents import DocumentKeys
 from arbitral.keys.services import KeyRing, resolve_key_encryption_key
 from arbitral.rules.checker import InvalidRuleFiles
 from arbitral.rules.loader import RuleBook, load_rule_book
@@ -47,6 +48,8 @@ class Runtime:
     rules: RuleBook
     secret_key: bytes = field(repr=False)
     key_encryption_key: bytes = field(repr=False)
+    document_keys: DocumentKeys = field(init=False, repr=False)
+    """The commissions' document signers (cached per process)."""
     clock: Clock = field(default_factory=SystemClock)
     deadline_ticker: DeadlineTicker | None = field(default=None, repr=False)
 
@@ -54,6 +57,9 @@ class Runtime:
         # Rows are stamped with the runtime's clock, read at each use: a test that sets
         # ``runtime.clock`` moves history, deadlines and due-process times together.
         self.db.now = lambda: self.clock.now()
+        self.document_keys = DocumentKeys(
+            self.db, self.key_encryption_key, tsa_url=self.settings.tsa_url
+        )
 
     def start_background(self) -> None:
         """Start what runs behind a web or worker process: the outbox relay, the deadline sweep."""

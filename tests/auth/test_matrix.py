@@ -21,6 +21,7 @@ from arbitral.custody.services import UploadMeta, receive
 from arbitral.identity.schemas import PowerOfAttorneyCreate
 from arbitral.identity.services import create_power
 from arbitral.ledger.witness import WitnessCreate, new_witness_key, register_witness
+from tests.awards.helpers import award_of
 from tests.cases.helpers import case_of
 from tests.custody.test_inspect import make_pdf
 from tests.custody.test_records import ed25519_key, record_of
@@ -66,6 +67,13 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "facts_and_reasons": "理由",
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing"): {"mode": "documents"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/awards"): {"place": "广州"},
+    ("PATCH", "/api/v1/awards/{award_id:uuid}"): {"if_version": 1, "place": "广州"},
+    ("POST", "/api/v1/awards/{award_id:uuid}/votes"): {
+        "vote": "concur",
+        "content_sha256": "0" * 64,
+    },
+    ("POST", "/api/v1/awards/{award_id:uuid}/corrections"): {"reason": "笔误"},
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing/posts"): {"kind": "argument", "text": "意见"},
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing/rounds/close"): {"round": "questioning"},
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing/sessions"): {
@@ -182,6 +190,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
     notice_id = await inbox_item_of(runtime, tenant, case_id)
     _, challenge_id = await challenge_of(runtime, tenant)
     settlement_ids = await hearing_and_settlement_of(runtime, tenant.id, case_id)
+    award_id = await award_of(runtime, tenant.id, case_id)
     upload = await uploads.create(
         runtime, operator, uploads.UploadCreate("录音.wav", "录音", size=1 << 20, sha256="a" * 64)
     )
@@ -189,6 +198,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
         "upload_id": str(upload.id),
         "number": "1",
         "case_id": case_id,
+        "award_id": award_id,
         "exhibit_id": exhibit_id,
         "notice_id": notice_id,
         "challenge_id": challenge_id,

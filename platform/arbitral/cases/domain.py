@@ -42,12 +42,15 @@ class CaseState(StrEnum):
     HEARING = "hearing"
     DELIBERATION = "deliberation"
     READY_FOR_AWARD = "ready_for_award"
+    AWARDED = "awarded"  # closed by the award, issued (signed, logged, served)
     SETTLED = "settled"  # closed by settlement (negotiation or mediation)
     WITHDRAWN = "withdrawn"  # closed by the claimant's withdrawal
     SUSPENDED = "suspended"  # resumes to the state it was suspended in
 
 
-CLOSED: Final = frozenset({CaseState.REJECTED, CaseState.SETTLED, CaseState.WITHDRAWN})
+CLOSED: Final = frozenset(
+    {CaseState.REJECTED, CaseState.AWARDED, CaseState.SETTLED, CaseState.WITHDRAWN}
+)
 BEFORE_ACCEPTANCE: Final = frozenset({CaseState.FILED, CaseState.RETURNED})
 PROCEEDINGS: Final = (
     CaseState.ACCEPTED,
@@ -219,6 +222,13 @@ COMMANDS: Final[Mapping[str, Command]] = {
             CaseState.READY_FOR_AWARD,
             {Actor.TRIBUNAL},
             label_zh="合议完毕",
+        ),
+        _cmd(
+            "issue_award",
+            {CaseState.READY_FOR_AWARD},
+            CaseState.AWARDED,
+            {Actor.SYSTEM},
+            label_zh="作出裁决",
         ),
         _cmd(
             "withdraw",

@@ -24,6 +24,7 @@ JOB_MODULES: list[str] = [
     "arbitral.cases.actors",
     "arbitral.payments.actors",
     "arbitral.service.actors",
+    "arbitral.awards.actors",
 ]
 
 

@@ -1,0 +1,276 @@
+"""Issuing an approved award: the document made, signed, kept in custody, logged, once.
+
+The job (``awards.issue``) assembles the award from the case and the tribunal's text,
+renders it (WeasyPrint, in a thread), signs it (PAdES, the commission's document key),
+stores the signed bytes in custody under their hash and, in the one transaction that
+records the custody item and its ledger leaf, records the document, marks the award
+issued with the date it takes effect, and moves the case to ``awarded``. The document
+row is unique per award: a second run finds it and does nothing; two runs at once both
+render, and only one commits (the other's transaction conflicts and rolls back, leaving
+at most an unreferenced object in the content-addressed store).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import anyio
+import structlog
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from arbitral.auth.domain import Principal
+from arbitral.awards import domain, drafting
+from arbitral.awards.domain import AwardKind, AwardStatus
+from arbitral.cases import services as cases
+from arbitral.custody import services as custody
+from arbitral.db.values import as_uuid
+from arbitral.documents import model as doc
+from arbitral.documents.render import render_pdf
+from arbitral.documents.signing import sign_pdf
+
+if TYPE_CHECKING:
+    from arbitral.runtime import Runtime
+    from arbitral.tenancy.services import TenantInfo
+
+log = structlog.get_logger(__name__)
+
+ROLES = {"sole": "sole", "presiding": "presiding", "member": "co"}
+
+
+def _paragraphs(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.splitlines() if p.strip())
+
+
+def _party(p: Mapping[str, Any]) -> doc.Party:
+    return doc.Party(
+        role="claimant" if p["side"] == "claimant" else "respondent",
+        name=str(p["name"]),
+        kind="company" if p["kind"] == "company" else "person",
+        id_number=str(p["id_number"] or ""),
+        address=str(p["address"] or ""),
+    )
+
+
+def _day(moment: str, tenant: TenantInfo) -> date:
+    return datetime.fromisoformat(moment).astimezone(tenant.zone).date()
+
+
+def build_document(
+    runtime: Runtime,
+    tenant: TenantInfo,
+    assembled: Mapping[str, Any],
+    content: domain.Content,
+    votes: list[dict[str, Any]],
+    *,
+    kind: AwardKind,
+    made_on: date,
+    code: str,
+) -> doc.Document:
+    """The award as the document model the templates render."""
+    parties = tuple(_party(p) for p in assembled["parties"])
+    first = {p.role: p.name for p in reversed(parties)}
+    dissents = [v for v in votes if v["vote"] == domain.Vote.DISSENT]
+    case = assembled["case"]
+    loan = assembled.get("loan")
+    schedule = (
+        tuple(
+            doc.ScheduleRow(
+                period=i,
+                due_on=date.fromisoformat(p["to"]),
+                principal=Decimal(p["principal"]),
+                interest=Decimal(p["accrued"]),
+                outstanding=Decimal(p["principal"]),
+            )
+            for i, p in enumerate(loan["periods"], start=1)
+        )
+        if loan
+        else ()
+    )
+    history = [
+        doc.ProceduralStep(on=_day(h["at"], tenant), text=str(h["event"]))
+        for h in assembled["history"]
+    ]
+    if kind is AwardKind.CORRECTION:
+        history.append(doc.ProceduralStep(on=made_on, text="仲裁庭对裁决书中的笔误作出补正"))
+    award = doc.Award(
+        parties=parties,
+        tribunal=tuple(
+            doc.Arbitrator(name=str(m["name"]), role=ROLES.get(str(m["role"]), "co"))  # type: ignore[arg-type]
+            for m in assembled["tribunal"]
+        ),
+        procedural_history=tuple(history),
+        claims=(doc.Claim(text=str(case["claims"]), amount=Decimal(case["amount_claimed"])),),
+        facts=_paragraphs(content.facts),
+        reasoning=_paragraphs(content.reasoning),
+        decision=tuple(doc.DecisionItem(text=i.text, amount=i.amount) for i in content.decision),
+        fees=doc.Fees(
+            total=content.fees.total,
+            shares=(
+                doc.FeeShare(first.get("claimant", "申请人"), content.fees.claimant),
+                doc.FeeShare(first.get("respondent", "被申请人"), content.fees.respondent),
+            ),
+        ),
+        place=content.place,
+        made_on=made_on,
+        dissent=(
+            doc.Dissent(
+                arbitrator=str(dissents[0]["display_name"]), text=str(dissents[0]["opinion"])
+            )
+            if dissents and str(dissents[0]["opinion"]).strip()
+            else None
+        ),
+        schedule=schedule,
+    )
+    public = f"{runtime.settings.public_url.rstrip('/')}/t/{tenant.slug}"
+    return doc.Document(
+        commission=doc.Commission(
+            name=tenant.names.zh, seal_text=tenant.names.zh, address="", public_url=public
+        ),
+        case_number=str(case["number"]),
+        content=award,
+        issued_on=made_on,
+        language="zh",
+        verification_code=code,
+        tenant=tenant.slug,
+    )
+
+
+async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
+    """Make, sign and record the award's document; False when it was issued already."""
+    async with runtime.db.transaction(tenant_id=tenant.id, readonly=True) as uow:
+        rows = await uow.fetch(
+            "SELECT * FROM award WHERE tenant_id = {} AND id = {}", tenant.id, award_id
+        )
+        if not rows:
+            log.warning("awards.issue_unknown", award_id=str(award_id))
+            return False
+        row = rows[0]
+        if row["status"] == AwardStatus.ISSUED:
+            return False
+        if row["status"] != AwardStatus.ISSUING:
+            raise RuntimeError(f"award {award_id} is {row['status']}, not being issued")
+        votes = await uow.fetch(
+            "SELECT v.vote, v.opinion, u.display_name FROM award_vote v JOIN tenant_user u "
+            "ON u.tenant_id = v.tenant_id AND u.id = v.arbitrator_id "
+            "WHERE v.tenant_id = {} AND v.award_id = {} ORDER BY v.voted_at, v.id",
+            tenant.id,
+            award_id,
+        )
+    case_id = as_uuid(row["case_id"])
+    system = Principal.operator(tenant.id, "awards")
+    assembled = await drafting.assemble(runtime, tenant, system, case_id)
+    raw = row["content"]
+    content, problems = domain.parse_content(
+        json.loads(raw) if isinstance(raw, str) else dict(raw),
+        Decimal(assembled["fees"]["total"]),
+    )
+    if problems:
+        raise ValueError(f"award {award_id}: its text no longer parses: {problems[0].message}")
+    kind = AwardKind(str(row["kind"]))
+    now = runtime.clock.now()
+    made_on = now.astimezone(tenant.zone).date()
+    code = doc.new_verification_code()
+    document = build_document(
+        runtime, tenant, assembled, content, votes, kind=kind, made_on=made_on, code=code
+    )
+    signer = await runtime.document_keys.signer(tenant.id)  # a missing key: a clear error
+    templates = runtime.settings.templates_dir
+
+    def make() -> tuple[bytes, int]:
+        signed = sign_pdf(render_pdf(document, templates), signer)
+        return signed, page_count(signed)
+
+    signed, pages = await anyio.to_thread.run_sync(make)
+    stored = await runtime.store.put(str(tenant.id), _one(signed))
+    number = str(assembled["case"]["number"])
+    title = ("补正裁决书" if kind is AwardKind.CORRECTION else "裁决书") + f" {number}"
+    meta = custody.UploadMeta(
+        filename=f"award-{number}-{code}.pdf".replace("/", "-"),
+        title=title,
+        description=f"verification code {code}",
+        proves="the award of the tribunal",
+    )
+    document_id = uuid4()
+
+    async def record_document(uow: Any, item: custody.CustodyItem) -> None:
+        await uow.execute(
+            "INSERT INTO case_document (id, tenant_id, case_id, award_id, kind, verification_code, "
+            "sha256, size, pages, custody_item_id, leaf_index, signed_at, issued_at) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+            document_id,
+            tenant.id,
+            case_id,
+            award_id,
+            "award_correction" if kind is AwardKind.CORRECTION else "award",
+            code,
+            stored.sha256,
+            stored.size,
+            pages,
+            item.id,
+            item.leaf_index,
+            now,
+            now,
+        )
+        updated = await uow.fetch(
+            "UPDATE award SET status = 'issued', issued_at = {}, effective_on = {}, "
+            "document_id = {}, updated_at = {} WHERE tenant_id = {} AND id = {} "
+            "AND status = 'issuing' RETURNING id",
+            now,
+            made_on,
+            document_id,
+            now,
+            tenant.id,
+            award_id,
+        )
+        if not updated:
+            raise RuntimeError(f"award {award_id} was issued meanwhile")
+        data = {
+            "award_id": str(award_id),
+            "document_id": str(document_id),
+            "verification_code": code,
+            "sha256": stored.sha256,
+            "effective_on": made_on.isoformat(),
+        }
+        if kind is AwardKind.AWARD:
+            await cases.system_command(
+                uow, runtime, tenant, case_id, "issue_award", by="awards", data=data
+            )
+        else:
+            case = await cases.load_case(uow, tenant.id, case_id)
+            await cases.append_event(
+                uow,
+                tenant.id,
+                case_id,
+                None,
+                command="award_correction_issued",
+                from_state=case.state,
+                to_state=case.state,
+                data={**data, "corrects": str(row["corrects_id"])},
+                system="awards",
+            )
+
+    await custody.record_item(
+        runtime,
+        system,
+        tenant,
+        meta,
+        custody.Intake(stored, "application/pdf"),
+        also=record_document,
+    )
+    log.info("awards.issued", award_id=str(award_id), sha256=stored.sha256, pages=pages)
+    return True
+
+
+async def _one(data: bytes) -> Any:
+    yield data
+
+
+def page_count(pdf: bytes) -> int:
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    return int(reader.root["/Pages"]["/Count"])
