@@ -174,6 +174,15 @@ async def test_an_asynchronous_hearing_through_its_four_rounds(auth_world: World
         "deadline",
         str(w.a.users[Role.ARBITRATOR]),
     ]
+    # Each round, as it opened, was notified to both parties (one notice per round and party,
+    # however often the round's deadline job ran).
+    service = (await w.client.get(f"{URL}/{case_id}/service", headers=claimant)).json()
+    notices = [r for r in service["requests"] if r["notice"] == "notice-of-hearing"]
+    assert len(notices) == 8
+    assert len({r["subject"] for r in notices}) == 4
+    assert all(r["subject"].startswith("round:") for r in notices)
+    first = min(notices, key=lambda r: r["attempts"][0]["started_at"])
+    assert first["title"] == "开庭通知书"
     record = (await w.client.get(f"{URL}/{case_id}/due-process", headers=claimant)).json()
     hearing_record = record["hearing"]
     assert hearing_record["mode"] == "asynchronous"
