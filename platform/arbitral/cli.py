@@ -402,6 +402,7 @@ BENCHMARKS = {
     "auth": "arbitral.bench.auth:command",
     "custody": "arbitral.bench.custody:command",
     "filing": "arbitral.bench.filing:command",
+    "documents": "arbitral.bench.documents:command",
 }
 
 

@@ -278,7 +278,9 @@ def test_a_short_schedule_is_a_table_a_long_one_an_annex(tmp_path: Path) -> None
 
 
 def test_an_annex_of_500_rows_renders_fast(tmp_path: Path) -> None:
-    """Measured: ~0.45 s for 500 rows (a single table: ~1.9 s); 2,000 rows ~1.3 s (~9.5 s)."""
+    """The bound is one table's time, not the annex's: measured (arbitral bench documents),
+    an award with 500 rows in the annex ~0.6 s quiet / 1.2 s on a loaded machine, the same
+    rows as one table 5-7 s; 2,000 rows: annex 2.3-3.6 s, one table 12-19 s."""
     render_pdf(sample("award"), TEMPLATES)  # warm: fonts, stylesheets
     document = sample("award", schedule_rows=500)
     started = time.perf_counter()
@@ -286,7 +288,7 @@ def test_an_annex_of_500_rows_renders_fast(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - started
     text = _text(pdf, tmp_path)
     assert re.search(r"^\s+500\s+2066-", text, re.M)
-    assert elapsed < 2.5, f"500-row annex took {elapsed:.2f} s"
+    assert elapsed < 4.0, f"500-row annex took {elapsed:.2f} s"
 
 
 def test_rendering_writes_nothing_and_fails_whole(root: Path) -> None:
