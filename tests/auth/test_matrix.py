@@ -66,6 +66,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "amount": "100.00",
         "facts_and_reasons": "理由",
     },
+    ("POST", "/api/v1/cases/{case_id:uuid}/counterclaims/answer"): {"text": "答辩"},
     ("POST", "/api/v1/cases/{case_id:uuid}/hearing"): {"mode": "documents"},
     ("POST", "/api/v1/cases/{case_id:uuid}/awards"): {"place": "广州"},
     ("PATCH", "/api/v1/awards/{award_id:uuid}"): {"if_version": 1, "place": "广州"},

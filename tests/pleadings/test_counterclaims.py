@@ -452,6 +452,12 @@ def test_counterclaim_rules() -> None:
     assert domain.counterclaim_refusal(now, None, in_pleadings=True, filed=False) is not None
     assert domain.counterclaim_refusal(now, later, in_pleadings=False, filed=False) is not None
     assert "already" in str(domain.counterclaim_refusal(now, later, in_pleadings=True, filed=True))
+    assert domain.counterclaim_answer_refusal(now, "standing", later, answered=False) is None
+    assert domain.counterclaim_answer_refusal(now, None, later, answered=False) is not None
+    assert domain.counterclaim_answer_refusal(now, "standing", later, answered=True) is not None
+    assert domain.counterclaim_answer_refusal(now, "pending_fee", later, answered=False)
+    assert domain.counterclaim_answer_refusal(now, "standing", now, answered=False)
+    assert domain.counterclaim_answer_refusal(now, "standing", None, answered=False)
     assert domain.counterclaim_field("$.amount_claimed") == "$.amount"
     assert domain.counterclaim_field("$.claims") == "$.claims"
     assert not domain.pleadings_over(["counterclaim_fee"])
@@ -471,3 +477,63 @@ def test_counterclaim_rules() -> None:
     assert amount.required
     assert amount.maximum == Decimal(100)
     assert len(sub.checks) == 1
+
+
+async def test_the_claimant_answers_the_counterclaim_within_its_period(
+    pay_world: PayWorld,
+) -> None:
+    pw = pay_world
+    w = pw.w
+    w.runtime.clock = FakeClock()
+    case, who = await served_case(w)
+    case_id = case["id"]
+    url = f"{URL}/{case_id}/counterclaims/answer"
+    nothing = await w.client.post(url, json={"text": "答辩"}, headers=who["claimant"])
+    assert nothing.status_code == 409, nothing.text
+    assert (await file(w, case_id, who["respondent"])).status_code == 201
+    unpaid = await w.client.post(url, json={"text": "答辩"}, headers=who["claimant"])
+    assert unpaid.status_code == 409
+    assert "pending_fee" in unpaid.json()["detail"]
+    invoice = (
+        await w.client.get(
+            f"{URL}/{case_id}/invoice", params={"subject": "counterclaim"}, headers=who["secretary"]
+        )
+    ).json()
+    params = signed_notify(
+        pw.sandbox.keys, out_trade_no=invoice["out_trade_no"], total_amount=invoice["total"]
+    )
+    assert (await notify(w, params)).status_code == 200
+    answered = await w.client.post(
+        f"{URL}/{case_id}/answer", json={"text": "不同意仲裁请求。"}, headers=who["respondent"]
+    )
+    assert answered.status_code == 201, answered.text
+
+    for role in ("respondent", "secretary"):
+        refused = await w.client.post(url, json={"text": "答辩"}, headers=who[role])
+        assert refused.status_code == 403, (role, refused.text)
+    empty = await w.client.post(url, json={"text": " "}, headers=who["claimant"])
+    assert empty.status_code == 422
+    assert empty.json()["errors"][0]["field"] == "$.text"
+    assert await state_of(w, case_id, who["claimant"]) == "answer_period"
+
+    given = await w.client.post(
+        url, json={"text": "尾款已付清，反请求不成立。"}, headers=who["claimant"]
+    )
+    assert given.status_code == 201, given.text
+    body = given.json()
+    assert body["answer"]["text"] == "尾款已付清，反请求不成立。"
+    assert len(body["answer"]["sha256"]) == 64
+    again = await w.client.post(url, json={"text": "再答辩"}, headers=who["claimant"])
+    assert again.status_code == 409
+    # Every period of the pleadings has been met: they close at once.
+    assert await state_of(w, case_id, who["claimant"]) == "evidence_exchange"
+    record = (await w.client.get(f"{URL}/{case_id}/due-process", headers=who["respondent"])).json()
+    assert [e["command"] for e in record["counterclaim"]][-2:] == [
+        "counterclaim_answer_period_given",
+        "counterclaim_answered",
+    ]
+    assert {p["name"]: p["status"] for p in record["periods"]}["counterclaim_answer"] == (
+        "cancelled"
+    )
+    [shown] = await counterclaims(w, case_id, who["respondent"])
+    assert shown["answer"]["answered_by"] == body["answer"]["answered_by"]

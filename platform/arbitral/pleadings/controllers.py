@@ -11,7 +11,13 @@ from litestar.params import FromPath, JSONBody
 from arbitral.auth.domain import Permission
 from arbitral.auth.guards import current_principal, require
 from arbitral.pleadings import services
-from arbitral.pleadings.schemas import AnswerIn, AnswerOut, CounterclaimIn, CounterclaimOut
+from arbitral.pleadings.schemas import (
+    AnswerIn,
+    AnswerOut,
+    CounterclaimAnswerIn,
+    CounterclaimIn,
+    CounterclaimOut,
+)
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -77,6 +83,26 @@ class CounterclaimController(Controller):
             request.app.state.runtime, current_principal(request), case_id, data
         )
 
+    @post(
+        "/answer",
+        opt=require(Permission.CASES_READ),
+        summary="The claimant's answer to the counterclaim",
+        description=(
+            "By the claimant side (the claimant, its agent or its lender system), within "
+            "the period the claimant was given once the counterclaim's fee was paid: "
+            "`text`. The period is thereby met. Without a standing counterclaim, outside "
+            "the period or answered already 409; anyone else 403. Logged in the "
+            "transparency log."
+        ),
+        status_code=201,
+    )
+    async def answer(
+        self, request: AnyRequest, case_id: FromPath[UUID], data: JSONBody[CounterclaimAnswerIn]
+    ) -> CounterclaimOut:
+        return await services.answer_counterclaim(
+            request.app.state.runtime, current_principal(request), case_id, data
+        )
+
     @get(
         "/",
         opt=require(Permission.CASES_READ),
@@ -84,7 +110,7 @@ class CounterclaimController(Controller):
         description=(
             "Everyone on the case: the counterclaim as filed, its status (`pending_fee`, "
             "`standing`, `deemed_withdrawn`), its fee (invoice, total, time limit, payment) "
-            "and, once paid, when the claimant's period to answer it ends."
+            "and, once paid, when the claimant's period to answer it ends and its answer."
         ),
     )
     async def show(self, request: AnyRequest, case_id: FromPath[UUID]) -> list[CounterclaimOut]:

@@ -132,6 +132,27 @@ def counterclaim_field(form_path: str) -> str:
     return form_path
 
 
+def counterclaim_answer_refusal(
+    now: datetime, status: str | None, answer_due: datetime | None, *, answered: bool
+) -> str | None:
+    """Why the claimant's answer to the counterclaim cannot be taken now (None: it can).
+
+    ``status``: the counterclaim's (None: there is none); ``answer_due``: when the
+    claimant's running period ends (None: none runs).
+    """
+    if status is None:
+        return "no counterclaim has been filed on this case"
+    if answered:
+        return "the counterclaim has been answered already"
+    if status != CounterclaimStatus.STANDING:
+        return f"the counterclaim is {status}: there is nothing to answer"
+    if answer_due is None:
+        return "no period to answer the counterclaim is running: it ended or was waived"
+    if now >= answer_due:
+        return f"the period to answer the counterclaim ended at {answer_due.isoformat()}"
+    return None
+
+
 def counterclaim_refusal(
     now: datetime, counterclaim_due: datetime | None, *, in_pleadings: bool, filed: bool
 ) -> str | None:

@@ -62,3 +62,18 @@ class CounterclaimOut(msgspec.Struct):
     fee: CounterclaimFeeOut | None
     # The claimant's period to answer the counterclaim, once its fee is paid.
     answer_due_at: datetime | None
+    # The claimant's answer, if it gave one within that period.
+    answer: CounterclaimAnswerOut | None = None
+
+
+class CounterclaimAnswerIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The claimant's answer to the counterclaim (its text)."""
+
+    text: str
+
+
+class CounterclaimAnswerOut(msgspec.Struct):
+    text: str
+    sha256: str
+    answered_by: str
+    answered_at: datetime

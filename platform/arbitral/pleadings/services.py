@@ -42,6 +42,8 @@ from arbitral.pleadings import domain
 from arbitral.pleadings.schemas import (
     AnswerIn,
     AnswerOut,
+    CounterclaimAnswerIn,
+    CounterclaimAnswerOut,
     CounterclaimFeeOut,
     CounterclaimIn,
     CounterclaimOut,
@@ -426,6 +428,14 @@ def _counterclaim_out(
         withdrawn_at=as_optional_datetime(row["withdrawn_at"]),
         fee=fee,
         answer_due_at=answer_due,
+        answer=None
+        if row["answered_at"] is None
+        else CounterclaimAnswerOut(
+            text=str(row["answer_text"]),
+            sha256=str(row["answer_sha256"]),
+            answered_by=str(row["answered_by"]),
+            answered_at=as_datetime(row["answered_at"]),
+        ),
     )
 
 
@@ -596,6 +606,75 @@ async def file_counterclaim(
             now=now,
             by=payments.SYSTEM,
         )
+        view = await _counterclaim_view(uow, tenant_id, case_id)
+        assert view is not None
+        return view
+
+
+async def answer_counterclaim(
+    runtime: Runtime, principal: Principal, case_id: UUID, data: CounterclaimAnswerIn
+) -> CounterclaimOut:
+    """The claimant side answers the counterclaim within its period, which is thereby met."""
+    problems = domain.answer_problems(data.text, [])
+    if problems:
+        raise ValidationFailed(
+            "the answer cannot be taken as given",
+            errors=[FieldProblem(f, r, m) for f, r, m in problems],
+        )
+    tenant_id = tenant_of(principal)
+    tenant = await runtime.tenants.by_id(tenant_id)
+    if tenant is None:
+        raise NotFound("no such commission")
+    now = runtime.clock.now()
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        await lock_case(uow, tenant_id, case_id)
+        case = await cases.access_case(uow, principal, case_id)
+        if side_of(principal, case.participation) is not Side.CLAIMANT:
+            raise Forbidden(
+                "only the claimant side answers the counterclaim",
+                errors=[FieldProblem("$", "claimant_side", "log in as the claimant")],
+            )
+        row = await _counterclaim_row(uow, tenant_id, case_id)
+        due = next((d.due_at for d in case.deadlines if d.name == domain.COUNTERCLAIM_ANSWER), None)
+        refusal = domain.counterclaim_answer_refusal(
+            now,
+            None if row is None else str(row["status"]),
+            due,
+            answered=row is not None and row["answered_at"] is not None,
+        )
+        if refusal is not None or row is None:
+            reason = refusal or "no counterclaim has been filed on this case"
+            raise Conflict(
+                reason,
+                errors=[FieldProblem("$", "counterclaim_answer_period", reason)],
+                extensions={"state": case.state.value},
+            )
+        await cases.touch(uow, case)
+        digest = hashlib.sha256(data.text.encode()).hexdigest()
+        await uow.execute(
+            "UPDATE case_counterclaim SET answer_text = {}, answer_sha256 = {}, answered_by = {}, "
+            "answered_at = {} WHERE tenant_id = {} AND id = {} AND answered_at IS NULL",
+            data.text,
+            digest,
+            principal.actor_id,
+            now,
+            tenant_id,
+            row["id"],
+        )
+        await deadlines.cancel(
+            uow, tenant_id, case_id, domain.COUNTERCLAIM_ANSWER, now=now, status="cancelled"
+        )
+        await _milestone(
+            uow,
+            tenant_id,
+            case,
+            "counterclaim_answered",
+            {"counterclaim": str(row["id"]), "sha256": digest},
+            principal=principal,
+            now=now,
+        )
+        # The respondent's periods may all have ended: then the pleadings close now.
+        await close_pleadings_if_over(uow, runtime, tenant, case_id, by="pleadings")
         view = await _counterclaim_view(uow, tenant_id, case_id)
         assert view is not None
         return view

@@ -42,3 +42,8 @@ class CaseCounterclaim(Table, tablename="case_counterclaim"):
     filed_at = Timestamptz()
     paid_at = Timestamptz(null=True, default=None)
     withdrawn_at = Timestamptz(null=True, default=None)
+    # The claimant's answer to the counterclaim, within its period (once, never changed).
+    answer_text = Text(null=True, default=None)
+    answer_sha256 = Varchar(length=64, null=True, default=None)
+    answered_by = Varchar(length=200, null=True, default=None)
+    answered_at = Timestamptz(null=True, default=None)
