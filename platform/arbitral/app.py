@@ -21,6 +21,7 @@ from arbitral.auth.oidc_controllers import OidcLoginController
 from arbitral.auth.otp_controllers import OtpController
 from arbitral.auth.platform_controllers import PlatformController
 from arbitral.awards.controllers import AwardController, CaseAwardsController
+from arbitral.awards.public_controllers import VerificationController
 from arbitral.cases.controllers import CaseController, DueProcessController, ExhibitController
 from arbitral.custody.controllers import CustodyController
 from arbitral.custody.record_controllers import CustodyRecordController
@@ -152,6 +153,7 @@ def create_app(
             SettlementController,
             CaseAwardsController,
             AwardController,
+            VerificationController,
             ArbitratorController,
             TribunalController,
             WitnessController,

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, JSONBody
+from litestar.response import Stream
 
 from arbitral.auth.domain import Permission
 from arbitral.auth.guards import current_principal, require
@@ -58,6 +59,25 @@ class AwardController(Controller):
     async def show(self, request: AnyRequest, award_id: FromPath[UUID]) -> AwardOut:
         return await services.get_award(
             request.app.state.runtime, current_principal(request), award_id
+        )
+
+    @get(
+        "/{award_id:uuid}/document",
+        opt=require(Permission.CASES_READ),
+        summary="The issued award's signed PDF (everyone on the case; every download audited)",
+        media_type="application/pdf",
+    )
+    async def document(self, request: AnyRequest, award_id: FromPath[UUID]) -> Stream:
+        runtime = request.app.state.runtime
+        key, name, size = await services.document_of(runtime, current_principal(request), award_id)
+        return Stream(
+            runtime.store.open(key),
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Length": str(size),
+                "Cache-Control": "private, no-store",
+            },
         )
 
     @patch(

@@ -555,3 +555,37 @@ async def list_awards(runtime: Runtime, principal: Principal, case_id: UUID) -> 
             r for r in rows if r["status"] == AwardStatus.ISSUED or _may_see_drafts(principal, case)
         ]
         return [await _out(uow, runtime, case, r) for r in visible]
+
+
+async def document_of(
+    runtime: Runtime, principal: Principal, award_id: UUID
+) -> tuple[str, str, int]:
+    """The issued award's signed PDF for everyone on the case: (object key, file name, size).
+
+    Every download is audited (who, when, which document).
+    """
+    tenant_id = tenant_of(principal)
+    async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        row, case = await _award_and_case(uow, principal, award_id)
+        rows = await uow.fetch(
+            "SELECT d.id, d.sha256, d.size, d.verification_code, o.object_key "
+            "FROM case_document d JOIN custody_object o "
+            "ON o.tenant_id = d.tenant_id AND o.id = d.custody_item_id "
+            "WHERE d.tenant_id = {} AND d.award_id = {}",
+            tenant_id,
+            award_id,
+        )
+        if row["status"] != AwardStatus.ISSUED or not rows:
+            raise NotFound("the award has no document yet")
+        document = rows[0]
+        await record(
+            uow,
+            tenant_id=tenant_id,
+            actor=actor_of(principal),
+            action="awards.document.downloaded",
+            target_kind="case_document",
+            target_id=as_uuid(document["id"]),
+            detail={"case_id": str(case.id), "sha256": str(document["sha256"])},
+        )
+    name = f"award-{document['verification_code']}.pdf"
+    return str(document["object_key"]), name, int(document["size"])

@@ -66,8 +66,8 @@ REASON_TEXT: Final[dict[str, str]] = {
     "not_whole_document": "something was added after the signature (it does not cover all)",
 }
 
-_NAMES_OF_CASE_NUMBER = ("casenumber", "caseno", "case")
-_NAMES_OF_CODE = ("verificationcode", "verifycode", "verification")
+_NAMES_OF_CASE_NUMBER = ("arbitralcasenumber", "casenumber", "caseno", "case")
+_NAMES_OF_CODE = ("arbitralverificationcode", "verificationcode", "verifycode", "verification")
 
 
 @dataclass(frozen=True, slots=True)
