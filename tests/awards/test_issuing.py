@@ -68,6 +68,12 @@ async def test_an_award_is_issued_once_signed_and_verifiable_by_anyone(
     assert await state_of(w, case_id, who["claimant"]) == "awarded"
     assert "issue_award" in [e["command"] for e in await history(w, case_id, who["claimant"])]
 
+    # It is served on both parties through the ladder, like every notice.
+    served = await w.client.get(f"/api/v1/cases/{case_id}/service", headers=who["secretary"])
+    notices = [r for r in served.json()["requests"] if r["notice"] == "notice-of-award"]
+    assert len(notices) == 2, served.text
+    assert {r["title"] for r in notices} == {"裁决书送达通知"}
+
     # The parties now see it, and download the signed PDF (audited).
     listed = await w.client.get(awards_url(case_id), headers=who["respondent"])
     assert [a["id"] for a in listed.json()] == [award["id"]]

@@ -33,6 +33,8 @@ from arbitral.db.values import as_uuid
 from arbitral.documents import model as doc
 from arbitral.documents.render import render_pdf
 from arbitral.documents.signing import sign_pdf
+from arbitral.service import services as service
+from arbitral.service.domain import Notice
 
 if TYPE_CHECKING:
     from arbitral.runtime import Runtime
@@ -237,6 +239,23 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
             "sha256": stored.sha256,
             "effective_on": made_on.isoformat(),
         }
+        public = f"{runtime.settings.public_url.rstrip('/')}/t/{tenant.slug}"
+        correction = kind is AwardKind.CORRECTION
+        await service.serve_parties(
+            uow,
+            runtime,
+            tenant,
+            case_id,
+            Notice.AWARD,
+            subject=f"document:{document_id}",
+            variables={
+                "document_title": "补正裁决书" if correction else "裁决书",
+                "document_title_en": "correction of the award" if correction else "award",
+                "made_on": made_on.isoformat(),
+                "verification_code": code,
+                "verify_url": f"{public}/verify/{code}",
+            },
+        )
         if kind is AwardKind.AWARD:
             await cases.system_command(
                 uow, runtime, tenant, case_id, "issue_award", by="awards", data=data

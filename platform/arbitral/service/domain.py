@@ -42,6 +42,7 @@ class Notice(StrEnum):
     ARBITRATION = "notice-of-arbitration"
     TRIBUNAL = "notice-of-tribunal"
     HEARING = "notice-of-hearing"
+    AWARD = "notice-of-award"  # the award is issued: where to read it, how to check it
 
 
 class Outcome(StrEnum):

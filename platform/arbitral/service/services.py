@@ -88,6 +88,7 @@ TITLES: Final[Mapping[str, tuple[str, str]]] = {
     Notice.ARBITRATION: ("仲裁通知书", "Notice of arbitration"),
     Notice.TRIBUNAL: ("组庭通知书", "Notice of the tribunal"),
     Notice.HEARING: ("开庭通知书", "Notice of hearing"),
+    Notice.AWARD: ("裁决书送达通知", "Notice of the award"),
 }
 _CHANNEL_TEXT: Final = {
     "zh": {"sms": "短信", "email": "电子邮件", "portal": "平台站内信"},
