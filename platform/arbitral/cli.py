@@ -403,6 +403,7 @@ BENCHMARKS = {
     "custody": "arbitral.bench.custody:command",
     "filing": "arbitral.bench.filing:command",
     "documents": "arbitral.bench.documents:command",
+    "awards": "arbitral.bench.awards:command",
 }
 
 
