@@ -57,6 +57,10 @@ def _run_demo(data_dir: Path, port: int) -> tuple[str, str, int]:
     try:
         body = _wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
         assert body["status"] == "ready"
+        # Every demo commission can sign its documents (its development CA is published).
+        for slug in ("gz", "sz"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/t/{slug}/documents/ca.pem") as ca:
+                assert b"BEGIN CERTIFICATE" in ca.read()
         process.send_signal(signal.SIGINT)  # Ctrl-C
         out, err = process.communicate(timeout=30)
     finally:

@@ -57,6 +57,12 @@ async def prepare_demo(runtime: Runtime) -> DemoAccounts | None:
         rules=runtime.rules,
         cache=runtime.tenants,
     )
+    # Each demo commission signs its documents with a certificate from its own
+    # development CA (production imports a real chain: arbitral keys import-document-signer).
+    for spec in files:
+        synced = await runtime.tenants.by_slug(spec.spec.slug)
+        if synced is not None and await runtime.document_keys.info(synced.id) is None:
+            await runtime.document_keys.issue_development(synced.id, actor=Actor.system("demo"))
     path = Path(settings.data_dir) / CREDENTIALS_FILE
     if path.exists():
         saved: dict[str, Any] = json.loads(path.read_text())
