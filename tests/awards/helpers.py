@@ -1,4 +1,5 @@
-"""Bringing a case of the tests' world to its award: ready for award, with a tribunal."""
+"""Bringing a case of the tests' world to its award: ready for award, with a tribunal; or
+settled by an agreement signed by both sides, for a consent award or mediation statement."""
 
 from __future__ import annotations
 
@@ -107,3 +108,44 @@ async def award_of(runtime: Runtime, tenant_id: uuid.UUID, case_id: str) -> str:
             now,
         )
     return str(award_id)
+
+
+async def signed_agreement(
+    w: World, case_id: str, who: Who, *, outcome: str, text: str, record: bool = True
+) -> dict[str, Any]:
+    """A mediation by the case's arbitrator that ends in ``text`` signed by both sides
+    (asking for ``outcome``) and, with ``record``, recorded by the secretary: the case
+    settled. The agreement as the settlement API shows it."""
+    base = f"{URL}/{case_id}/settlement"
+    started = await w.client.post(
+        f"{base}/mediation",
+        json={"mediator_user_id": str(w.a.users[Role.ARBITRATOR])},
+        headers=who["secretary"],
+    )
+    assert started.status_code == 201, started.text
+    assert started.json()["mediations"][0]["mediator_kind"] == "arbitrator"
+    proposed = await w.client.post(
+        f"{base}/agreements", json={"text": text, "outcome": outcome}, headers=who["arbitrator"]
+    )
+    assert proposed.status_code == 201, proposed.text
+    agreement: dict[str, Any] = proposed.json()["agreements"][-1]
+    for side in ("claimant", "respondent"):
+        signed = await w.client.post(
+            f"{base}/agreements/{agreement['id']}/signatures",
+            json={"side": side, "sha256": agreement["sha256"]},
+            headers=who[side],
+        )
+        assert signed.status_code == 201, signed.text
+    if record:
+        await record_settlement(w, case_id, who, agreement["id"])
+    return agreement
+
+
+async def record_settlement(w: World, case_id: str, who: Who, agreement_id: str) -> None:
+    recorded = await w.client.post(
+        f"{URL}/{case_id}/settlement/agreements/{agreement_id}/record",
+        json={},
+        headers=who["secretary"],
+    )
+    assert recorded.status_code == 200, recorded.text
+    assert recorded.json()["case_state"] == "settled"

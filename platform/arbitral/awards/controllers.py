@@ -34,12 +34,26 @@ class CaseAwardsController(Controller):
     @post(
         "/",
         opt=require(Permission.CASES_DECIDE),
-        summary="Draft the award (the sole or presiding arbitrator, once the hearing closed)",
+        summary=(
+            "Draft the award, or a consent award or mediation statement on a settlement "
+            "(the sole or presiding arbitrator)"
+        ),
         description=(
-            "Fields left out are suggested from the case: the decision from the claim, or "
-            "for an online-loan case from the loan-claim assessment; the fees assessed by "
-            "the rule set, borne by the respondent. The answer lists what is still missing "
-            "before the tribunal can vote."
+            "kind award (the default), once the hearing closed: fields left out are suggested "
+            "from the case: the decision from the claim, or for an online-loan case from the "
+            "loan-claim assessment; the fees assessed by the rule set, borne by the "
+            "respondent. kind consent_award (裁决书 according to the settlement) or "
+            "mediation_statement (调解书): made on the settlement agreement signed by both "
+            "sides whose outcome asks for it (409 otherwise, or when the case already has "
+            "one); the decision items are suggested from the agreement's text, one per "
+            "numbered line or paragraph, facts and reasoning are not needed, and the "
+            "agreement's id and SHA-256 are kept with the text voted on and shown in the "
+            "document. It is voted on and issued like an award, once the settlement is "
+            "recorded (the case settled); the case stays settled. A consent award takes "
+            "effect the day it is made (effective_on); a mediation statement takes effect "
+            "only when the parties sign for it (Arbitration Law art. 52), so its "
+            "effective_on stays empty. The answer lists what is still missing before the "
+            "tribunal can vote."
         ),
         status_code=201,
     )

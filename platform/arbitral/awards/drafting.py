@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
+from arbitral.awards import domain
 from arbitral.cases import due_process
 from arbitral.cases import services as cases
 from arbitral.cases.domain import COMMANDS
@@ -106,6 +107,24 @@ def suggested_content(runtime: Runtime, row: Mapping[str, Any]) -> dict[str, Any
             }
         )
     return {"facts": "", "reasoning": "", "decision": decision, "place": ""}
+
+
+def suggested_on_agreement(agreement: Mapping[str, Any]) -> dict[str, Any]:
+    """A first draft of a consent award or mediation statement: the agreement's terms as
+    decision items (one per numbered line or paragraph), the fees on the respondent as for
+    an award, and the agreement itself (id, SHA-256, when both sides had signed)."""
+    terms = domain.terms_from_agreement(str(agreement["text"]))
+    return {
+        "facts": "",
+        "reasoning": "",
+        "decision": [{"text": term} for term in terms],
+        "place": "",
+        "agreement": {
+            "id": str(agreement["id"]),
+            "sha256": str(agreement["sha256"]),
+            "signed_at": as_datetime(agreement["signed_at"]).isoformat(),
+        },
+    }
 
 
 def _history(events: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -4,7 +4,12 @@ The job (``awards.issue``) assembles the award from the case and the tribunal's 
 renders it (WeasyPrint, in a thread), signs it (PAdES, the commission's document key),
 stores the signed bytes in custody under their hash and, in the one transaction that
 records the custody item and its ledger leaf, records the document, marks the award
-issued with the date it takes effect, and moves the case to ``awarded``. The document
+issued with the date it takes effect, serves a notice of it on the parties, and moves the
+case to ``awarded``. A consent award or a mediation statement goes the same way, rendered
+as such; the case was settled when the agreement was recorded, so it stays ``settled``
+(the history records ``consent_award_issued`` / ``mediation_statement_issued``), and a
+mediation statement gets no date of effect: it binds once the parties sign for it
+(Arbitration Law art. 52). The document
 row is unique per award: a second run finds it and does nothing; two runs at once both
 render, and only one commits (the other's transaction conflicts and rolls back, leaving
 at most an unreferenced object in the content-addressed store).
@@ -17,7 +22,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID, uuid4
 
 import anyio
@@ -43,6 +48,32 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 ROLES = {"sole": "sole", "presiding": "presiding", "member": "co"}
+# The kind of ``case_document`` each kind of award makes.
+DOCUMENT_KINDS: Final[Mapping[AwardKind, str]] = {
+    AwardKind.AWARD: "award",
+    AwardKind.CORRECTION: "award_correction",
+    AwardKind.CONSENT_AWARD: "consent_award",
+    AwardKind.MEDIATION_STATEMENT: "mediation_statement",
+}
+PROVES: Final[Mapping[AwardKind, str]] = {
+    AwardKind.AWARD: "the award of the tribunal",
+    AwardKind.CORRECTION: "the correction of the tribunal's award",
+    AwardKind.CONSENT_AWARD: "the award of the tribunal on the parties' settlement agreement",
+    AwardKind.MEDIATION_STATEMENT: "the mediation statement of the tribunal",
+}
+# When the document takes effect, as the notice of it says.
+EFFECT_ZH: Final = "依照《中华人民共和国仲裁法》第五十七条，裁决书自作出之日起发生法律效力。"
+EFFECT_EN: Final = (
+    "Under Article 57 of the Arbitration Law of the People's Republic of China, an award "
+    "takes effect on the day it is made."
+)
+MEDIATION_EFFECT_ZH: Final = (
+    "依照《中华人民共和国仲裁法》第五十二条，调解书经双方当事人签收后即发生法律效力。"
+)
+MEDIATION_EFFECT_EN: Final = (
+    "Under Article 52 of the Arbitration Law of the People's Republic of China, a mediation "
+    "statement takes effect once both parties have signed for it."
+)
 
 
 def _paragraphs(text: str) -> tuple[str, ...]:
@@ -57,10 +88,6 @@ def _party(p: Mapping[str, Any]) -> doc.Party:
         id_number=str(p["id_number"] or ""),
         address=str(p["address"] or ""),
     )
-
-
-def _day(moment: str, tenant: TenantInfo) -> date:
-    return datetime.fromisoformat(moment).astimezone(tenant.zone).date()
 
 
 def build_document(
@@ -94,48 +121,89 @@ def build_document(
         if loan
         else ()
     )
+    steps = [(datetime.fromisoformat(h["at"]), str(h["event"])) for h in assembled["history"]]
+    agreement = content.agreement
+    if agreement is not None:
+        steps.append(
+            (
+                agreement.signed_at,
+                f"双方当事人签署和解协议（协议编号 {agreement.id}，"
+                f"协议文本 SHA-256：{agreement.sha256}）",
+            )
+        )
+        steps.sort(key=lambda step: step[0])
     history = [
-        doc.ProceduralStep(on=_day(h["at"], tenant), text=str(h["event"]))
-        for h in assembled["history"]
+        doc.ProceduralStep(on=at.astimezone(tenant.zone).date(), text=text) for at, text in steps
     ]
     if kind is AwardKind.CORRECTION:
         history.append(doc.ProceduralStep(on=made_on, text="仲裁庭对裁决书中的笔误作出补正"))
-    award = doc.Award(
-        parties=parties,
-        tribunal=tuple(
-            doc.Arbitrator(name=str(m["name"]), role=ROLES.get(str(m["role"]), "co"))  # type: ignore[arg-type]
-            for m in assembled["tribunal"]
-        ),
-        procedural_history=tuple(history),
-        claims=(doc.Claim(text=str(case["claims"]), amount=Decimal(case["amount_claimed"])),),
-        facts=_paragraphs(content.facts),
-        reasoning=_paragraphs(content.reasoning),
-        decision=tuple(doc.DecisionItem(text=i.text, amount=i.amount) for i in content.decision),
-        fees=doc.Fees(
-            total=content.fees.total,
-            shares=(
-                doc.FeeShare(first.get("claimant", "申请人"), content.fees.claimant),
-                doc.FeeShare(first.get("respondent", "被申请人"), content.fees.respondent),
-            ),
-        ),
-        place=content.place,
-        made_on=made_on,
-        dissent=(
-            doc.Dissent(
-                arbitrator=str(dissents[0]["display_name"]), text=str(dissents[0]["opinion"])
-            )
-            if dissents and str(dissents[0]["opinion"]).strip()
-            else None
-        ),
-        schedule=schedule,
+    tribunal = tuple(
+        doc.Arbitrator(name=str(m["name"]), role=ROLES.get(str(m["role"]), "co"))  # type: ignore[arg-type]
+        for m in assembled["tribunal"]
     )
+    claims = (doc.Claim(text=str(case["claims"]), amount=Decimal(case["amount_claimed"])),)
+    decision = tuple(doc.DecisionItem(text=i.text, amount=i.amount) for i in content.decision)
+    fees = doc.Fees(
+        total=content.fees.total,
+        shares=(
+            doc.FeeShare(first.get("claimant", "申请人"), content.fees.claimant),
+            doc.FeeShare(first.get("respondent", "被申请人"), content.fees.respondent),
+        ),
+    )
+    made: doc.Content
+    if kind in domain.ON_SETTLEMENT and agreement is None:
+        raise ValueError(f"a {kind.value} names the settlement agreement it is made on")
+    if kind is AwardKind.CONSENT_AWARD:
+        assert agreement is not None
+        made = doc.ConsentAward(
+            parties=parties,
+            tribunal=tribunal,
+            procedural_history=tuple(history),
+            claims=claims,
+            settled_on=agreement.signed_at.astimezone(tenant.zone).date(),
+            terms=decision,
+            fees=fees,
+            place=content.place,
+            made_on=made_on,
+        )
+    elif kind is AwardKind.MEDIATION_STATEMENT:
+        made = doc.MediationStatement(
+            parties=parties,
+            tribunal=tribunal,
+            claims=claims,
+            terms=decision,
+            fees=fees,
+            place=content.place,
+            made_on=made_on,
+        )
+    else:
+        made = doc.Award(
+            parties=parties,
+            tribunal=tribunal,
+            procedural_history=tuple(history),
+            claims=claims,
+            facts=_paragraphs(content.facts),
+            reasoning=_paragraphs(content.reasoning),
+            decision=decision,
+            fees=fees,
+            place=content.place,
+            made_on=made_on,
+            dissent=(
+                doc.Dissent(
+                    arbitrator=str(dissents[0]["display_name"]), text=str(dissents[0]["opinion"])
+                )
+                if dissents and str(dissents[0]["opinion"]).strip()
+                else None
+            ),
+            schedule=schedule,
+        )
     public = f"{runtime.settings.public_url.rstrip('/')}/t/{tenant.slug}"
     return doc.Document(
         commission=doc.Commission(
             name=tenant.names.zh, seal_text=tenant.names.zh, address="", public_url=public
         ),
         case_number=str(case["number"]),
-        content=award,
+        content=made,
         issued_on=made_on,
         language="zh",
         verification_code=code,
@@ -191,13 +259,15 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
     signed, pages = await anyio.to_thread.run_sync(make)
     stored = await runtime.store.put(str(tenant.id), _one(signed))
     number = str(assembled["case"]["number"])
-    title = ("补正裁决书" if kind is AwardKind.CORRECTION else "裁决书") + f" {number}"
+    document_kind = DOCUMENT_KINDS[kind]
     meta = custody.UploadMeta(
-        filename=f"award-{number}-{code}.pdf".replace("/", "-"),
-        title=title,
+        filename=f"{document_kind.replace('_', '-')}-{number}-{code}.pdf".replace("/", "-"),
+        title=f"{domain.TITLES_ZH[kind]} {number}",
         description=f"verification code {code}",
-        proves="the award of the tribunal",
+        proves=PROVES[kind],
     )
+    # A mediation statement binds once the parties sign for it (art. 52): no date here.
+    effective_on = None if kind is AwardKind.MEDIATION_STATEMENT else made_on
     document_id = uuid4()
 
     async def record_document(uow: Any, item: custody.CustodyItem) -> None:
@@ -209,7 +279,7 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
             tenant.id,
             case_id,
             award_id,
-            "award_correction" if kind is AwardKind.CORRECTION else "award",
+            document_kind,
             code,
             stored.sha256,
             stored.size,
@@ -224,7 +294,7 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
             "document_id = {}, updated_at = {} WHERE tenant_id = {} AND id = {} "
             "AND status = 'issuing' RETURNING id",
             now,
-            made_on,
+            effective_on,
             document_id,
             now,
             tenant.id,
@@ -232,15 +302,20 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
         )
         if not updated:
             raise RuntimeError(f"award {award_id} was issued meanwhile")
-        data = {
+        data: dict[str, str | None] = {
             "award_id": str(award_id),
             "document_id": str(document_id),
             "verification_code": code,
             "sha256": stored.sha256,
-            "effective_on": made_on.isoformat(),
+            "effective_on": None if effective_on is None else effective_on.isoformat(),
         }
+        if content.agreement is not None:
+            data |= {
+                "agreement": str(content.agreement.id),
+                "sha256_agreement": content.agreement.sha256,
+            }
         public = f"{runtime.settings.public_url.rstrip('/')}/t/{tenant.slug}"
-        correction = kind is AwardKind.CORRECTION
+        mediation = kind is AwardKind.MEDIATION_STATEMENT
         await service.serve_parties(
             uow,
             runtime,
@@ -249,8 +324,10 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
             Notice.AWARD,
             subject=f"document:{document_id}",
             variables={
-                "document_title": "补正裁决书" if correction else "裁决书",
-                "document_title_en": "correction of the award" if correction else "award",
+                "document_title": domain.TITLES_ZH[kind],
+                "document_title_en": domain.TITLES_EN[kind],
+                "effect": MEDIATION_EFFECT_ZH if mediation else EFFECT_ZH,
+                "effect_en": MEDIATION_EFFECT_EN if mediation else EFFECT_EN,
                 "made_on": made_on.isoformat(),
                 "verification_code": code,
                 "verify_url": f"{public}/verify/{code}",
@@ -261,16 +338,19 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
                 uow, runtime, tenant, case_id, "issue_award", by="awards", data=data
             )
         else:
+            # A correction leaves the case awarded; a consent award or mediation statement
+            # is issued in the settled case (its settlement was recorded before).
             case = await cases.load_case(uow, tenant.id, case_id)
+            correction = kind is AwardKind.CORRECTION
             await cases.append_event(
                 uow,
                 tenant.id,
                 case_id,
                 None,
-                command="award_correction_issued",
+                command="award_correction_issued" if correction else f"{kind.value}_issued",
                 from_state=case.state,
                 to_state=case.state,
-                data={**data, "corrects": str(row["corrects_id"])},
+                data={**data, "corrects": str(row["corrects_id"])} if correction else data,
                 system="awards",
             )
 

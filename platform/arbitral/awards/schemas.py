@@ -26,8 +26,10 @@ class FeesIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class AwardDraftIn(msgspec.Struct, forbid_unknown_fields=True):
     """The tribunal's text. Left out on a new draft: suggested from the case (the decision
-    from the claim or the loan assessment, the fees on the respondent)."""
+    from the claim or the loan assessment, the fees on the respondent); for a consent award
+    or a mediation statement, the decision items from the settlement agreement's text."""
 
+    kind: str = "award"  # award, consent_award, mediation_statement
     facts: str | None = None
     reasoning: str | None = None
     decision: list[DecisionItemIn] | None = None
@@ -108,5 +110,7 @@ class AwardOut(msgspec.Struct):
     updated_at: datetime
     approved_at: datetime | None
     issued_at: datetime | None
+    # The day an award or consent award takes effect (the day it is made); always empty for
+    # a mediation statement, which takes effect when the parties sign for it (art. 52).
     effective_on: date | None
     document: DocumentOut | None

@@ -32,6 +32,8 @@ from arbitral.cases.domain import Actor, CaseState, actors_of, is_staff
 from arbitral.db.values import as_datetime, as_optional_datetime, as_uuid
 from arbitral.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 from arbitral.identity.services import actor_of, tenant_of
+from arbitral.settlement import domain as settlement_rules
+from arbitral.settlement import services as settlement
 from arbitral.tribunal.domain import PRESIDING, SOLE
 
 if TYPE_CHECKING:
@@ -43,6 +45,10 @@ ISSUE_JOB: Final = "awards.issue"
 MAX_REASON: Final = 5000
 # Where an award may be drafted (deliberation) and asked to be issued (ready for award).
 DRAFTING: Final = frozenset({CaseState.DELIBERATION, CaseState.READY_FOR_AWARD})
+# Where a consent award or mediation statement may be drafted: while the case can still
+# settle (the agreement signed, not yet recorded) and once it is settled.
+DRAFTING_ON_SETTLEMENT: Final = settlement_rules.OPEN_STATES | {CaseState.SETTLED}
+DRAFTED_KINDS: Final = (AwardKind.AWARD, AwardKind.CONSENT_AWARD, AwardKind.MEDIATION_STATEMENT)
 
 
 class AwardRefused(Conflict):
@@ -308,28 +314,102 @@ async def _insert(
     return award_id
 
 
+def _drafted_kind(value: str) -> AwardKind:
+    try:
+        kind = AwardKind(value)
+    except ValueError:
+        kind = None
+    if kind not in DRAFTED_KINDS:
+        raise ValidationFailed(
+            "unknown kind of award",
+            errors=[
+                FieldProblem(
+                    "$.kind",
+                    "choice",
+                    "award, consent_award or mediation_statement (a correction is drafted "
+                    "from the award it corrects)",
+                )
+            ],
+        )
+    assert kind is not None
+    return kind
+
+
+async def _on_settlement(
+    uow: UnitOfWork, case: cases.LoadedCase, kind: AwardKind
+) -> dict[str, Any]:
+    """The suggested content of a consent award or mediation statement, or 409 with why
+    none can be made: no agreement signed by both sides, one asking for another outcome,
+    a document of this kind already made or in the making, a case closed otherwise."""
+    tenant_id = as_uuid(case.row["tenant_id"])
+    if case.state not in DRAFTING_ON_SETTLEMENT:
+        raise _refused(
+            f"a case that is {case.state.value} is not concluded by its settlement",
+            "case_state",
+            state=case.state.value,
+        )
+    agreement = await settlement.agreement_for_document(uow, tenant_id, case.id)
+    if agreement is None:
+        raise _refused(
+            f"a {kind.value} is made on a settlement agreement signed by both sides; "
+            "this case has none",
+            "signed_agreement",
+        )
+    if agreement["outcome"] != kind.value:
+        raise _refused(
+            f"the settlement agreement signed by both sides asks for "
+            f"{agreement['outcome']}, not {kind.value}",
+            "outcome",
+            agreement_id=str(agreement["id"]),
+            outcome=str(agreement["outcome"]),
+        )
+    existing = await uow.fetch(
+        "SELECT id, status FROM award WHERE tenant_id = {} AND case_id = {} AND kind = {}",
+        tenant_id,
+        case.id,
+        kind.value,
+    )
+    if existing:
+        raise _refused(
+            f"the case already has a {kind.value} ({existing[0]['status']})",
+            "document_exists",
+            award_id=str(existing[0]["id"]),
+            status=str(existing[0]["status"]),
+        )
+    return drafting.suggested_on_agreement(agreement)
+
+
 # -- use cases ---------------------------------------------------------------------------
 
 
 async def draft_award(
     runtime: Runtime, principal: Principal, case_id: UUID, data: AwardDraftIn
 ) -> AwardOut:
-    """A new draft by the sole or presiding arbitrator, once the hearing is closed."""
+    """A new draft by the sole or presiding arbitrator: an award once the hearing is
+    closed; a consent award or mediation statement on the settlement agreement signed by
+    both sides that asks for it."""
+    kind = _drafted_kind(data.kind)
     tenant = await _tenant(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
         await _lock(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         _writer(principal, case)
-        if case.state not in DRAFTING:
+        if kind in domain.ON_SETTLEMENT:
+            suggested = await _on_settlement(uow, case, kind)
+        elif case.state not in DRAFTING:
             raise _refused(
                 f"an award is drafted once the hearing is closed; the case is {case.state.value}",
                 "case_state",
                 state=case.state.value,
             )
-        raw = {**drafting.suggested_content(runtime, case.row), **_raw(data)}
-        content = _checked(runtime, case, raw)
-        award_id = await _insert(uow, principal, case, AwardKind.AWARD, content, None)
-        await _event(uow, case, principal, "award_drafted", {"award_id": str(award_id)})
+        else:
+            suggested = drafting.suggested_content(runtime, case.row)
+        content = _checked(runtime, case, {**suggested, **_raw(data)})
+        award_id = await _insert(uow, principal, case, kind, content, None)
+        detail = {"award_id": str(award_id)}
+        if content.agreement is not None:
+            detail |= {"agreement": str(content.agreement.id), "sha256": content.agreement.sha256}
+        await _event(uow, case, principal, f"{kind.value}_drafted", detail)
         return await _out(uow, runtime, case, await _row(uow, tenant.id, award_id))
 
 
@@ -480,7 +560,13 @@ async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) 
                 "award_status",
                 status=str(row["status"]),
             )
-        needed = CaseState.READY_FOR_AWARD if row["kind"] == AwardKind.AWARD else CaseState.AWARDED
+        kind = AwardKind(str(row["kind"]))
+        if kind in domain.ON_SETTLEMENT:
+            await _settlement_recorded(uow, case, row)
+        needed = {
+            AwardKind.AWARD: CaseState.READY_FOR_AWARD,
+            AwardKind.CORRECTION: CaseState.AWARDED,
+        }.get(kind, CaseState.SETTLED)
         if case.state is not needed:
             raise _refused(
                 f"the case must be {needed.value} for this award to be issued; it is "
@@ -502,6 +588,30 @@ async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) 
         return await _out(uow, runtime, case, await _row(uow, tenant.id, award_id))
 
 
+async def _settlement_recorded(
+    uow: UnitOfWork, case: cases.LoadedCase, row: Mapping[str, Any]
+) -> None:
+    """A consent award or mediation statement is issued once the settlement it is made on
+    was recorded (the case settled by that very agreement)."""
+    if case.state is not CaseState.SETTLED:
+        raise _refused(
+            f"the staff or the tribunal record the settlement first (the case is "
+            f"{case.state.value}, not settled)",
+            "case_state",
+            state=case.state.value,
+        )
+    agreement = _content_json(row).get("agreement") or {}
+    concluded = await settlement.agreement_for_document(
+        uow, as_uuid(case.row["tenant_id"]), case.id
+    )
+    if concluded is None or str(concluded["id"]) != agreement.get("id"):
+        raise _refused(
+            "the case was settled by another agreement than the one this document is made on",
+            "agreement",
+            agreement_id=None if concluded is None else str(concluded["id"]),
+        )
+
+
 async def correct_award(
     runtime: Runtime, principal: Principal, award_id: UUID, data: CorrectionIn
 ) -> AwardOut:
@@ -516,6 +626,11 @@ async def correct_award(
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
         row, case = await _award_and_case(uow, principal, award_id, lock=True)
         _writer(principal, case)
+        if row["kind"] in domain.ON_SETTLEMENT:
+            raise _refused(
+                f"a {row['kind']} states what the parties agreed: it is not corrected here",
+                "kind",
+            )
         if row["status"] != AwardStatus.ISSUED:
             raise _refused(
                 "only an issued award is corrected; revise the draft instead", "award_status"
@@ -587,5 +702,5 @@ async def document_of(
             target_id=as_uuid(document["id"]),
             detail={"case_id": str(case.id), "sha256": str(document["sha256"])},
         )
-    name = f"award-{document['verification_code']}.pdf"
+    name = f"{str(row['kind']).replace('_', '-')}-{document['verification_code']}.pdf"
     return str(document["object_key"]), name, int(document["size"])

@@ -14,15 +14,18 @@ from piccolo.table import Table
 class Award(Table, tablename="award"):
     """An award of a case, drafted by the tribunal, voted on, then issued once.
 
-    ``kind`` is ``award`` or ``correction`` (of ``corrects_id``). ``content`` holds what the
-    tribunal writes (facts, reasoning, decision items, fees, place); what the case says
-    (parties, tribunal, history) is assembled from the case when the document is made.
+    ``kind`` is ``award``, ``correction`` (of ``corrects_id``), ``consent_award`` or
+    ``mediation_statement``. ``content`` holds what the tribunal writes (facts, reasoning,
+    decision items, fees, place; for a document on a settlement, the agreement's id and
+    SHA-256); what the case says (parties, tribunal, history) is assembled from the case
+    when the document is made. ``effective_on`` stays empty for a mediation statement: it
+    takes effect when the parties sign for it.
     """
 
     id = UUID(primary_key=True)
     tenant_id = UUID()
     case_id = UUID()
-    kind = Varchar(length=16)
+    kind = Varchar(length=32)
     corrects_id = UUID(null=True, default=None)
     status = Varchar(length=16, default="draft")
     content = JSON()

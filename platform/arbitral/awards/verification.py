@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 MAX_PDF: Final = 50 << 20
-KINDS_ZH: Final = {"award": "裁决书", "award_correction": "补正裁决书"}
+KINDS_ZH: Final = {
+    "award": "裁决书",
+    "award_correction": "补正裁决书",
+    "consent_award": "裁决书（根据和解协议作出）",
+    "mediation_statement": "调解书",
+}
 
 
 @dataclass(frozen=True)

@@ -788,3 +788,31 @@ async def withdraw(
         text = reason or "withdrawn as the settlement agreement says"
         await _conclude(uow, runtime, tenant, principal, case, agreement, "withdraw", text)
         return await _out(uow, tenant.id, case_id)
+
+
+# -- for the documents issue 7 makes of an agreement -----------------------------------
+
+
+async def agreement_for_document(
+    uow: UnitOfWork, tenant_id: UUID, case_id: UUID
+) -> dict[str, Any] | None:
+    """The agreement of the case signed by both sides that a consent award or mediation
+    statement would be made on, with ``signed_at`` (when the second side signed): the one
+    the case was concluded by, else the latest signed one; None when none is signed.
+    """
+    rows = await uow.fetch(
+        "SELECT a.*, (SELECT max(s.signed_at) FROM settlement_signature s "
+        "WHERE s.tenant_id = a.tenant_id AND s.agreement_id = a.id) AS signed_at "
+        "FROM settlement_agreement a WHERE a.tenant_id = {} AND a.case_id = {} "
+        "AND a.status IN ({}, {})",
+        tenant_id,
+        case_id,
+        AgreementStatus.SIGNED.value,
+        AgreementStatus.CONCLUDED.value,
+    )
+    if not rows:
+        return None
+    concluded = [r for r in rows if r["status"] == AgreementStatus.CONCLUDED]
+    if concluded:
+        return concluded[0]
+    return max(rows, key=lambda r: as_datetime(r["signed_at"]))
