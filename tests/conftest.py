@@ -8,11 +8,16 @@ it is missing: a green run means every backend was exercised.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -73,6 +78,53 @@ def pg() -> Iterator[PgDatabase]:
     run_async(drop_database(PG_SUPERUSER_URL, database.name))
 
 
+# Test data, not a State Council notice: the statutory fixed-date holidays only (元旦,
+# 劳动节, 国庆节; the lunar ones and the 调休 days come with each year's notice).
+_PLACEHOLDER_CALENDAR = """\
+# TESTS ONLY, written by tests/conftest.py: {year}'s notice is not in rules/ yet.
+calendar = "cn"
+year = {year}
+source = "tests only: the statutory fixed-date holidays, not the State Council's notice"
+
+[[holidays]]
+name = "元旦"
+name_en = "New Year's Day"
+from = {year}-01-01
+to = {year}-01-01
+
+[[holidays]]
+name = "劳动节"
+name_en = "Labour Day"
+from = {year}-05-01
+to = {year}-05-02
+
+[[holidays]]
+name = "国庆节"
+name_en = "National Day"
+from = {year}-10-01
+to = {year}-10-03
+"""
+
+
+@functools.cache
+def test_rules_dir() -> Path:
+    """The repository's rules, with placeholder calendars up to two years from today.
+
+    The product has no guess for a year whose State Council notice is not in
+    ``rules/calendars`` (a period reaching it fails, by design); the tests must not
+    start failing each December because their clocks reach into next year. The tests
+    of that refusal load ``rules/`` itself, or go past these years.
+    """
+    root = Path(tempfile.mkdtemp(prefix="arbitral-test-rules-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    shutil.copytree(REPO_ROOT / "rules", root, dirs_exist_ok=True)
+    cn = root / "calendars" / "cn"
+    last = max(int(p.stem) for p in cn.glob("*.toml"))
+    for year in range(last + 1, date.today().year + 3):
+        (cn / f"{year}.toml").write_text(_PLACEHOLDER_CALENDAR.format(year=year))
+    return root
+
+
 def make_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """An environment for :meth:`Settings.from_env`: embedded defaults under ``tmp_path``."""
     env = {
@@ -80,7 +132,7 @@ def make_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "ARBITRAL_LOG_LEVEL": "WARNING",
         "ARBITRAL_KEY_ENCRYPTION_KEY": TEST_KEK,
         "ARBITRAL_MESSAGE_SENDER": "console",
-        "ARBITRAL_RULES_DIR": str(REPO_ROOT / "rules"),
+        "ARBITRAL_RULES_DIR": str(test_rules_dir()),
         # Tests move time themselves (FakeClock) and sweep the deadlines when they mean to.
         "ARBITRAL_DEADLINE_SWEEP_INTERVAL": "0",
     }

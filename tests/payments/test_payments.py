@@ -457,8 +457,8 @@ async def test_no_fee_is_guessed_when_the_calendar_lacks_the_year(auth_world: Wo
     w = auth_world
     who = {role: await w.login(w.a, Role(role)) for role in ("claimant", "secretary")}
     case = await file_case(w, who["claimant"])
-    # Accepted on 2027-12-28: the period reaches into 2028, a year without a calendar file.
-    w.runtime.clock = FakeClock(datetime(2027, 12, 28, 2, 0, tzinfo=UTC))
+    # Accepted on 2099-12-28: the period reaches into 2100, a year without a calendar file.
+    w.runtime.clock = FakeClock(datetime(2099, 12, 28, 2, 0, tzinfo=UTC))
     response = await command(w, who["secretary"], case["id"], "accept")
     assert response.status_code == 503, response.text
     assert "calendar" in response.json()["detail"]
