@@ -204,6 +204,7 @@ async def test_a_settlement_signed_by_both_becomes_a_signed_document(
     served = await w.client.get(f"/api/v1/cases/{case_id}/service", headers=who["secretary"])
     notices = [r for r in served.json()["requests"] if r["notice"] == "notice-of-award"]
     assert len(notices) == 2, served.text
+    assert {r["title"] for r in notices} == {f"{title}送达通知"}
     async with w.runtime.db.transaction(tenant_id=w.a.id, readonly=True) as uow:
         texts = await uow.fetch(
             "SELECT text FROM service_request WHERE tenant_id = {} AND case_id = {} "

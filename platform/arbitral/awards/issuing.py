@@ -326,6 +326,8 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
             variables={
                 "document_title": domain.TITLES_ZH[kind],
                 "document_title_en": domain.TITLES_EN[kind],
+                "notice_title": f"{domain.TITLES_ZH[kind]}送达通知",
+                "notice_title_en": f"Notice of the {domain.TITLES_EN[kind]}",
                 "effect": MEDIATION_EFFECT_ZH if mediation else EFFECT_ZH,
                 "effect_en": MEDIATION_EFFECT_EN if mediation else EFFECT_EN,
                 "made_on": made_on.isoformat(),

@@ -339,7 +339,9 @@ async def start(
     text = templates.notice_text(
         runtime.settings.templates_dir, tenant.slug, notice.value, "email", lang, context
     )
-    title = TITLES[notice][0 if lang == "zh" else 1]
+    # A notice may name itself (the notice of an award says which document it serves).
+    named = own.get("notice_title" if lang == "zh" else "notice_title_en")
+    title = str(named or TITLES[notice][0 if lang == "zh" else 1])
     rules = runtime.rules.get(str(case["rule_set"]), str(case["rule_set_version"])).service
     now = runtime.clock.now()
     request_id = uuid4()
