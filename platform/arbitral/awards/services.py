@@ -39,7 +39,6 @@ from arbitral.tribunal.domain import PRESIDING, SOLE
 if TYPE_CHECKING:
     from arbitral.db.uow import UnitOfWork
     from arbitral.runtime import Runtime
-    from arbitral.tenancy.services import TenantInfo
 
 ISSUE_JOB: Final = "awards.issue"
 MAX_REASON: Final = 5000
@@ -58,22 +57,6 @@ class AwardRefused(Conflict):
 
 def _refused(message: str, rule: str, **extensions: Any) -> AwardRefused:
     return AwardRefused(message, errors=[FieldProblem("$", rule, message)], extensions=extensions)
-
-
-async def _tenant(runtime: Runtime, principal: Principal) -> TenantInfo:
-    tenant = await runtime.tenants.by_id(tenant_of(principal))
-    if tenant is None:
-        raise NotFound("no such commission")
-    return tenant
-
-
-async def _lock(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> None:
-    if uow.is_postgres:
-        await uow.fetch(
-            "SELECT id FROM arb_case WHERE tenant_id = {} AND id = {} FOR UPDATE",
-            tenant_id,
-            case_id,
-        )
 
 
 def _seat(principal: Principal, case: cases.LoadedCase) -> str | None:
@@ -142,7 +125,7 @@ async def _award_and_case(
     tenant_id = tenant_of(principal)
     row = await _row(uow, tenant_id, award_id)
     if lock:
-        await _lock(uow, tenant_id, as_uuid(row["case_id"]))
+        await cases.lock_case(uow, tenant_id, as_uuid(row["case_id"]))
         row = await _row(uow, tenant_id, award_id)
     case = await cases.access_case(uow, principal, as_uuid(row["case_id"]))
     if row["status"] != AwardStatus.ISSUED and not _may_see_drafts(principal, case):
@@ -227,17 +210,7 @@ async def _out(
     )
 
 
-def _unique(problems: list[FieldProblem]) -> list[FieldProblem]:
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for p in problems:
-        if (p.field, p.rule) not in seen:
-            seen.add((p.field, p.rule))
-            out.append(p)
-    return out
-
-
-async def _event(
+async def _note(
     uow: UnitOfWork,
     case: cases.LoadedCase,
     principal: Principal,
@@ -246,27 +219,17 @@ async def _event(
     *,
     reason: str = "",
 ) -> None:
-    tenant_id = as_uuid(case.row["tenant_id"])
-    await cases.append_event(
-        uow,
-        tenant_id,
-        case.id,
-        principal,
-        command=command,
-        from_state=case.state,
-        to_state=case.state,
-        reason=reason,
-        data=data,
-    )
-    await record(
-        uow,
-        tenant_id=tenant_id,
-        actor=actor_of(principal),
-        action=f"awards.{command}",
-        target_kind="case",
-        target_id=case.id,
-        detail=dict(data),
-    )
+    await cases.note_event(uow, case, principal, command, data, context="awards", reason=reason)
+
+
+def _unique(problems: list[FieldProblem]) -> list[FieldProblem]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for p in problems:
+        if (p.field, p.rule) not in seen:
+            seen.add((p.field, p.rule))
+            out.append(p)
+    return out
 
 
 async def _open_award(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> dict[str, Any] | None:
@@ -389,9 +352,9 @@ async def draft_award(
     closed; a consent award or mediation statement on the settlement agreement signed by
     both sides that asks for it."""
     kind = _drafted_kind(data.kind)
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         _writer(principal, case)
         if kind in domain.ON_SETTLEMENT:
@@ -409,7 +372,7 @@ async def draft_award(
         detail = {"award_id": str(award_id)}
         if content.agreement is not None:
             detail |= {"agreement": str(content.agreement.id), "sha256": content.agreement.sha256}
-        await _event(uow, case, principal, f"{kind.value}_drafted", detail)
+        await _note(uow, case, principal, f"{kind.value}_drafted", detail)
         return await _out(uow, runtime, case, await _row(uow, tenant.id, award_id))
 
 
@@ -417,7 +380,7 @@ async def revise_award(
     runtime: Runtime, principal: Principal, award_id: UUID, data: AwardUpdateIn
 ) -> AwardOut:
     """The writer revises the draft; every vote on the previous text is cleared."""
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
         row, case = await _award_and_case(uow, principal, award_id, lock=True)
         _writer(principal, case)
@@ -444,7 +407,7 @@ async def revise_award(
         await uow.execute(
             "DELETE FROM award_vote WHERE tenant_id = {} AND award_id = {}", tenant.id, award_id
         )
-        await _event(
+        await _note(
             uow,
             case,
             principal,
@@ -456,7 +419,7 @@ async def revise_award(
 
 async def vote(runtime: Runtime, principal: Principal, award_id: UUID, data: VoteIn) -> AwardOut:
     """A sitting arbitrator's vote on the current text; a majority concurring approves it."""
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     try:
         choice = Vote(data.vote)
     except ValueError:
@@ -530,11 +493,11 @@ async def vote(runtime: Runtime, principal: Principal, award_id: UUID, data: Vot
             tenant.id,
             award_id,
         )
-        await _event(
+        await _note(
             uow, case, principal, "award_vote", {"award_id": str(award_id), "vote": choice.value}
         )
         if approved and not was_approved:
-            await _event(
+            await _note(
                 uow,
                 case,
                 principal,
@@ -546,7 +509,7 @@ async def vote(runtime: Runtime, principal: Principal, award_id: UUID, data: Vot
 
 async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) -> AwardOut:
     """The secretary asks for an approved award to be issued: a job makes the document."""
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
         row, case = await _award_and_case(uow, principal, award_id, lock=True)
         if not is_staff(principal):
@@ -584,7 +547,7 @@ async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) 
             award_id,
         )
         await uow.enqueue(ISSUE_JOB, {"award_id": str(award_id)})
-        await _event(uow, case, principal, "award_issue_requested", {"award_id": str(award_id)})
+        await _note(uow, case, principal, "award_issue_requested", {"award_id": str(award_id)})
         return await _out(uow, runtime, case, await _row(uow, tenant.id, award_id))
 
 
@@ -616,7 +579,7 @@ async def correct_award(
     runtime: Runtime, principal: Principal, award_id: UUID, data: CorrectionIn
 ) -> AwardOut:
     """A correction (补正) of an issued award: a new award naming the one it corrects."""
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     reason = data.reason.strip()
     if not reason or len(reason) > MAX_REASON:
         raise ValidationFailed(
@@ -637,7 +600,7 @@ async def correct_award(
             )
         content = _checked(runtime, case, {**_content_json(row), **_raw(data)})
         new_id = await _insert(uow, principal, case, AwardKind.CORRECTION, content, award_id)
-        await _event(
+        await _note(
             uow,
             case,
             principal,

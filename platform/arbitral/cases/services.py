@@ -330,6 +330,60 @@ async def touch(uow: UnitOfWork, case: LoadedCase, *, if_version: int | None = N
     return int(rows[0]["version"])
 
 
+async def lock_case(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> None:
+    """Wait for any other transaction on the case, so that what is read next is current
+    (a PostgreSQL row lock; SQLite has one writer at a time)."""
+    if uow.is_postgres:
+        await uow.fetch(
+            "SELECT id FROM arb_case WHERE tenant_id = {} AND id = {} FOR UPDATE",
+            tenant_id,
+            case_id,
+        )
+
+
+async def tenant_or_404(runtime: Runtime, principal: Principal) -> TenantInfo:
+    """The principal's commission (404 when it is gone)."""
+    tenant = await runtime.tenants.by_id(tenant_of(principal))
+    if tenant is None:
+        raise NotFound("no such commission")
+    return tenant
+
+
+async def note_event(
+    uow: UnitOfWork,
+    case: LoadedCase,
+    principal: Principal,
+    command: str,
+    data: Mapping[str, Any],
+    *,
+    context: str,
+    reason: str = "",
+) -> None:
+    """A step that does not move the case: its history event and its audit event
+    (``context.command``)."""
+    tenant_id = as_uuid(case.row["tenant_id"])
+    await append_event(
+        uow,
+        tenant_id,
+        case.id,
+        principal,
+        command=command,
+        from_state=case.state,
+        to_state=case.state,
+        reason=reason,
+        data=data,
+    )
+    await record(
+        uow,
+        tenant_id=tenant_id,
+        actor=actor_of(principal),
+        action=f"{context}.{command}",
+        target_kind="case",
+        target_id=case.id,
+        detail=dict(data),
+    )
+
+
 async def history(runtime: Runtime, principal: Principal, case_id: UUID) -> list[EventOut]:
     tenant_id = tenant_of(principal)
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:

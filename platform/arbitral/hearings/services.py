@@ -71,22 +71,6 @@ class HearingNotReady(Conflict):
 # -- helpers -------------------------------------------------------------------------
 
 
-async def _lock(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> None:
-    if uow.is_postgres:
-        await uow.fetch(
-            "SELECT id FROM arb_case WHERE tenant_id = {} AND id = {} FOR UPDATE",
-            tenant_id,
-            case_id,
-        )
-
-
-async def _tenant(runtime: Runtime, principal: Principal) -> TenantInfo:
-    tenant = await runtime.tenants.by_id(tenant_of(principal))
-    if tenant is None:
-        raise NotFound("no such commission")
-    return tenant
-
-
 def _require_tribunal(principal: Principal, case: cases.LoadedCase) -> None:
     if Actor.TRIBUNAL not in actors_of(principal, case.participation):
         raise Forbidden(
@@ -299,10 +283,10 @@ async def get_hearing(runtime: Runtime, principal: Principal, case_id: UUID) -> 
 async def open_hearing(
     runtime: Runtime, principal: Principal, case_id: UUID, data: HearingOpenIn
 ) -> HearingOut:
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         _require_tribunal(principal, case)
         row = case.row
@@ -484,10 +468,10 @@ async def close_round(
     runtime: Runtime, principal: Principal, case_id: UUID, data: RoundCloseIn
 ) -> HearingOut:
     """The tribunal closes the open round before its time (never taking a side's turn)."""
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         _require_tribunal(principal, case)
         hearing = await _open_hearing_row(uow, tenant.id, case_id)
@@ -528,7 +512,7 @@ async def round_expired(
     payload: Mapping[str, Any],
 ) -> None:
     """A round's hours ran out: it closes and the next one opens (once: idempotent)."""
-    await _lock(uow, tenant.id, case_id)
+    await cases.lock_case(uow, tenant.id, case_id)
     hearing = await _hearing(uow, tenant.id, case_id)
     if hearing is None or hearing["closed_at"] is not None:
         return
@@ -550,10 +534,10 @@ async def close_hearing(
     runtime: Runtime, principal: Principal, case_id: UUID, data: ReasonIn
 ) -> HearingOut:
     """The tribunal closes the hearing once its mode's steps ran: the case goes to deliberation."""
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         _require_tribunal(principal, case)
         hearing = await _open_hearing_row(uow, tenant.id, case_id)
@@ -598,9 +582,9 @@ async def conclude_deliberation(
     runtime: Runtime, principal: Principal, case_id: UUID, data: ReasonIn
 ) -> HearingOut:
     """The tribunal has deliberated: the case is ready for the award (due process permitting)."""
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         _require_tribunal(principal, case)
         await cases.issue_command(
@@ -640,10 +624,10 @@ async def post(runtime: Runtime, principal: Principal, case_id: UUID, data: Post
             "the post needs a text",
             errors=[FieldProblem("$.text", "length", f"from 1 to {domain.MAX_TEXT} characters")],
         )
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         speaker = _speaker(principal, case)
         if speaker is None:
@@ -843,9 +827,9 @@ async def schedule_session(
     problems = _slot_problems(data.starts_at, data.ends_at, data.link, now)
     if problems:
         raise ValidationFailed("the session cannot be scheduled as given", errors=problems)
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         _may_schedule(principal, case)
         hearing = await _open_hearing_row(uow, tenant.id, case_id)
@@ -899,9 +883,9 @@ async def reschedule_session(
         problems.append(FieldProblem("$.reason", "max_length", f"at most {MAX_REASON}"))
     if problems:
         raise ValidationFailed("the session cannot be moved as given", errors=problems)
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         rows = await uow.fetch(
             "SELECT * FROM hearing_session WHERE tenant_id = {} AND case_id = {} AND id = {}",
@@ -959,10 +943,10 @@ async def record_outcome(
             "not a SHA-256",
             errors=[FieldProblem("$.recording_sha256", "sha256", "64 lowercase hex digits")],
         )
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         rows = await uow.fetch(
             "SELECT * FROM hearing_session WHERE tenant_id = {} AND case_id = {} AND id = {}",

@@ -62,16 +62,6 @@ SYSTEM: Final = "deadlines"
 DEFAULT_EVENT: Final = "respondent_in_default"
 
 
-async def lock_case(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> None:
-    """Wait for any other transaction on the case, so that what is read next is current."""
-    if uow.is_postgres:
-        await uow.fetch(
-            "SELECT id FROM arb_case WHERE tenant_id = {} AND id = {} FOR UPDATE",
-            tenant_id,
-            case_id,
-        )
-
-
 def _answer_out(row: Mapping[str, Any]) -> AnswerOut:
     ids = row["exhibit_ids"]
     return AnswerOut(
@@ -130,7 +120,7 @@ async def submit_answer(
         raise NotFound("no such commission")
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
-        await lock_case(uow, tenant_id, case_id)
+        await cases.lock_case(uow, tenant_id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         if side_of(principal, case.participation) is not Side.RESPONDENT:
             raise Forbidden(
@@ -249,7 +239,7 @@ async def answer_expired(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
 ) -> None:
     """The answer period ran out: without an answer, the respondent is in default."""
-    await lock_case(uow, tenant.id, case_id)
+    await cases.lock_case(uow, tenant.id, case_id)
     case = await cases.load_case(uow, tenant.id, case_id)
     if case.state in CLOSED:
         return
@@ -311,7 +301,7 @@ async def counterclaim_expired(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
 ) -> None:
     """The counterclaim period ran out (no counterclaim can come now)."""
-    await lock_case(uow, tenant.id, case_id)
+    await cases.lock_case(uow, tenant.id, case_id)
     case = await cases.load_case(uow, tenant.id, case_id)
     if case.state in CLOSED:
         return
@@ -323,7 +313,7 @@ async def evidence_expired(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
 ) -> None:
     """The evidence period ran out: recorded with what each side put in by then."""
-    await lock_case(uow, tenant.id, case_id)
+    await cases.lock_case(uow, tenant.id, case_id)
     case = await cases.load_case(uow, tenant.id, case_id)
     if case.state in CLOSED:
         return
@@ -521,7 +511,7 @@ async def file_counterclaim(
         raise NotFound("no such commission")
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
-        await lock_case(uow, tenant_id, case_id)
+        await cases.lock_case(uow, tenant_id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         if side_of(principal, case.participation) is not Side.RESPONDENT:
             raise Forbidden(
@@ -627,7 +617,7 @@ async def answer_counterclaim(
         raise NotFound("no such commission")
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
-        await lock_case(uow, tenant_id, case_id)
+        await cases.lock_case(uow, tenant_id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         if side_of(principal, case.participation) is not Side.CLAIMANT:
             raise Forbidden(
@@ -744,7 +734,7 @@ async def counterclaim_fee_paid(
     The answer period's length is the rule set's ``counterclaim_answer`` time limit when
     it states one, else its ``answer`` limit (the respondent's time to answer the claim).
     """
-    await lock_case(uow, tenant.id, case_id)
+    await cases.lock_case(uow, tenant.id, case_id)
     case = await cases.load_case(uow, tenant.id, case_id)
     now = runtime.clock.now()
     updated = await uow.fetch(
@@ -803,7 +793,7 @@ async def counterclaim_fee_expired(
 ) -> None:
     """The counterclaim's fee is unpaid at its time limit: the counterclaim (not the case)
     is deemed withdrawn, its invoice void; the pleadings may close now."""
-    await lock_case(uow, tenant.id, case_id)
+    await cases.lock_case(uow, tenant.id, case_id)
     case = await cases.load_case(uow, tenant.id, case_id)
     if case.state in CLOSED:
         return
@@ -844,7 +834,7 @@ async def counterclaim_answer_expired(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID
 ) -> None:
     """The claimant's period to answer the counterclaim ran out: recorded; pleadings may close."""
-    await lock_case(uow, tenant.id, case_id)
+    await cases.lock_case(uow, tenant.id, case_id)
     case = await cases.load_case(uow, tenant.id, case_id)
     if case.state in CLOSED:
         return

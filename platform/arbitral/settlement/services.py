@@ -13,13 +13,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID, uuid4
 
-from arbitral.audit.services import record
 from arbitral.auth.domain import Principal, Role
 from arbitral.cases import services as cases
 from arbitral.cases.domain import Actor, Side, actors_of, side_of
 from arbitral.db.values import as_datetime, as_optional_datetime, as_uuid
 from arbitral.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
-from arbitral.identity.services import actor_of, tenant_of
+from arbitral.identity.services import tenant_of
 from arbitral.ledger import services as ledger
 from arbitral.settlement import domain
 from arbitral.settlement.domain import AgreementStatus, Decision, OfferStatus, Outcome
@@ -52,22 +51,6 @@ class SettlementRefused(Conflict):
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-async def _lock(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> None:
-    if uow.is_postgres:
-        await uow.fetch(
-            "SELECT id FROM arb_case WHERE tenant_id = {} AND id = {} FOR UPDATE",
-            tenant_id,
-            case_id,
-        )
-
-
-async def _tenant(runtime: Runtime, principal: Principal) -> TenantInfo:
-    tenant = await runtime.tenants.by_id(tenant_of(principal))
-    if tenant is None:
-        raise NotFound("no such commission")
-    return tenant
 
 
 def _choice(value: str, enum: type[Any], field: str) -> Any:
@@ -111,7 +94,6 @@ def _may_settle(case: cases.LoadedCase) -> None:
 
 async def _event(
     uow: UnitOfWork,
-    tenant_id: UUID,
     case: cases.LoadedCase,
     principal: Principal,
     command: str,
@@ -119,26 +101,7 @@ async def _event(
     *,
     reason: str = "",
 ) -> None:
-    await cases.append_event(
-        uow,
-        tenant_id,
-        case.id,
-        principal,
-        command=command,
-        from_state=case.state,
-        to_state=case.state,
-        reason=reason,
-        data=data,
-    )
-    await record(
-        uow,
-        tenant_id=tenant_id,
-        actor=actor_of(principal),
-        action=f"settlement.{command}",
-        target_kind="case",
-        target_id=case.id,
-        detail=dict(data),
-    )
+    await cases.note_event(uow, case, principal, command, data, context="settlement", reason=reason)
 
 
 async def _offers(uow: UnitOfWork, tenant_id: UUID, case_id: UUID) -> list[dict[str, Any]]:
@@ -265,10 +228,10 @@ async def make_offer(
     terms = _text(data.terms, "$.terms", maximum=domain.MAX_TERMS)
     if problem := domain.amount_problem(data.amount):
         raise ValidationFailed("not an amount", errors=[FieldProblem("$.amount", "money", problem)])
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         side = _party(principal, case)
         _may_settle(case)
@@ -316,7 +279,6 @@ async def make_offer(
         )
         await _event(
             uow,
-            tenant.id,
             case,
             principal,
             "settlement_counter_offer" if data.reply_to else "settlement_offer",
@@ -336,10 +298,10 @@ async def decide_offer(
     """The other side accepts or rejects an open offer; the offering side withdraws it."""
     decision: Decision = _choice(data.decision, Decision, "$.decision")
     reason = _text(data.reason, "$.reason", maximum=MAX_REASON, required=False)
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         rows = await uow.fetch(
             "SELECT * FROM settlement_offer WHERE tenant_id = {} AND case_id = {} AND id = {}",
@@ -375,7 +337,6 @@ async def decide_offer(
         )
         await _event(
             uow,
-            tenant.id,
             case,
             principal,
             f"settlement_offer_{status.value}",
@@ -392,10 +353,10 @@ async def assign_mediator(
     runtime: Runtime, principal: Principal, case_id: UUID, data: MediationIn
 ) -> SettlementOut:
     """The commission's staff assign a mediator: a staff member or an arbitrator on the case."""
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         if Actor.STAFF not in actors_of(principal, case.participation):
             raise Forbidden(
@@ -444,7 +405,6 @@ async def assign_mediator(
         )
         await _event(
             uow,
-            tenant.id,
             case,
             principal,
             "mediation_started",
@@ -475,7 +435,6 @@ async def _end_mediation(
     )
     await _event(
         uow,
-        tenant_id,
         case,
         principal,
         "mediation_ended",
@@ -490,9 +449,9 @@ async def end_mediation(
     """The mediator (or staff) ends the mediation: settled, or failed."""
     result: domain.MediationResult = _choice(data.result, domain.MediationResult, "$.result")
     reason = _text(data.reason, "$.reason", maximum=MAX_REASON, required=False)
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         mediation = _running(await _mediations(uow, tenant.id, case_id))
         if mediation is None:
@@ -532,10 +491,10 @@ async def propose_agreement(
     """
     text = _text(data.text, "$.text", maximum=domain.MAX_TERMS)
     outcome: Outcome = _choice(data.outcome, Outcome, "$.outcome")
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         mediation = _running(await _mediations(uow, tenant.id, case_id))
         is_mediator = (
@@ -596,7 +555,6 @@ async def propose_agreement(
         )
         await _event(
             uow,
-            tenant.id,
             case,
             principal,
             "settlement_agreement_proposed",
@@ -624,10 +582,10 @@ async def sign(
 ) -> SettlementOut:
     """A party confirms the agreement's exact text (its SHA-256) for its own side."""
     claimed: Side = _choice(data.side, Side, "$.side")
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     now = runtime.clock.now()
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         agreement = await _agreement(uow, tenant.id, case_id, agreement_id)
         _may_settle(case)
@@ -666,7 +624,7 @@ async def sign(
             "side": claimed.value,
             "sha256": agreement["sha256"],
         }
-        await _event(uow, tenant.id, case, principal, "settlement_signed", detail)
+        await _event(uow, case, principal, "settlement_signed", detail)
         await ledger.append(
             uow,
             tenant.id,
@@ -743,9 +701,9 @@ async def record_settlement(
     """The staff or the tribunal record the signed agreement: the case is settled, and the
     consent award or mediation statement it asks for is requested (issue 7 renders it)."""
     reason = _text(data.reason, "$.reason", maximum=MAX_REASON, required=False)
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         agreement = await _agreement(uow, tenant.id, case_id, agreement_id)
         if not {Actor.STAFF, Actor.TRIBUNAL} & actors_of(principal, case.participation):
@@ -769,9 +727,9 @@ async def withdraw(
 ) -> SettlementOut:
     """The claimant withdraws its claim as the signed agreement says."""
     reason = _text(data.reason, "$.reason", maximum=MAX_REASON, required=False)
-    tenant = await _tenant(runtime, principal)
+    tenant = await cases.tenant_or_404(runtime, principal)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
-        await _lock(uow, tenant.id, case_id)
+        await cases.lock_case(uow, tenant.id, case_id)
         case = await cases.access_case(uow, principal, case_id)
         agreement = await _agreement(uow, tenant.id, case_id, agreement_id)
         if side_of(principal, case.participation) is not Side.CLAIMANT:
