@@ -107,7 +107,7 @@ to = {year}-10-03
 
 
 @functools.cache
-def test_rules_dir() -> Path:
+def rules_for_tests() -> Path:
     """The repository's rules, with placeholder calendars up to two years from today.
 
     The product has no guess for a year whose State Council notice is not in
@@ -132,7 +132,7 @@ def make_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "ARBITRAL_LOG_LEVEL": "WARNING",
         "ARBITRAL_KEY_ENCRYPTION_KEY": TEST_KEK,
         "ARBITRAL_MESSAGE_SENDER": "console",
-        "ARBITRAL_RULES_DIR": str(test_rules_dir()),
+        "ARBITRAL_RULES_DIR": str(rules_for_tests()),
         # Tests move time themselves (FakeClock) and sweep the deadlines when they mean to.
         "ARBITRAL_DEADLINE_SWEEP_INTERVAL": "0",
     }
