@@ -352,15 +352,16 @@ async def tenant_or_404(runtime: Runtime, principal: Principal) -> TenantInfo:
 async def note_event(
     uow: UnitOfWork,
     case: LoadedCase,
-    principal: Principal,
+    principal: Principal | None,
     command: str,
     data: Mapping[str, Any],
     *,
     context: str,
     reason: str = "",
+    system: str = "arbitral",
 ) -> None:
     """A step that does not move the case: its history event and its audit event
-    (``context.command``)."""
+    (``context.command``). ``principal`` None: the platform acted, named ``system``."""
     tenant_id = as_uuid(case.row["tenant_id"])
     await append_event(
         uow,
@@ -372,11 +373,12 @@ async def note_event(
         to_state=case.state,
         reason=reason,
         data=data,
+        system=system,
     )
     await record(
         uow,
         tenant_id=tenant_id,
-        actor=actor_of(principal),
+        actor=actor_of(principal) if principal else AuditActor.system(system),
         action=f"{context}.{command}",
         target_kind="case",
         target_id=case.id,

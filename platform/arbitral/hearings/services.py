@@ -18,8 +18,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID, uuid4
 
-from arbitral.audit.services import Actor as AuditActor
-from arbitral.audit.services import record
 from arbitral.auth.domain import Principal
 from arbitral.cases import deadlines
 from arbitral.cases import services as cases
@@ -41,7 +39,7 @@ from arbitral.hearings.schemas import (
     SessionIn,
     SessionOut,
 )
-from arbitral.identity.services import actor_of, tenant_of
+from arbitral.identity.services import tenant_of
 from arbitral.notify.domain import language_of
 from arbitral.rules.model import UnknownRule
 from arbitral.service import services as service
@@ -172,26 +170,8 @@ async def _event(
     reason: str = "",
 ) -> None:
     """A history event (the case stays where it is) and its audit event."""
-    await cases.append_event(
-        uow,
-        tenant_id,
-        case.id,
-        principal,
-        command=command,
-        from_state=case.state,
-        to_state=case.state,
-        reason=reason,
-        data=data,
-        system=SYSTEM,
-    )
-    await record(
-        uow,
-        tenant_id=tenant_id,
-        actor=actor_of(principal) if principal else AuditActor.system(SYSTEM),
-        action=f"hearing.{command}",
-        target_kind="case",
-        target_id=case.id,
-        detail=dict(data),
+    await cases.note_event(
+        uow, case, principal, command, data, context="hearing", reason=reason, system=SYSTEM
     )
 
 

@@ -696,17 +696,8 @@ async def _milestone(
 
     ``principal`` None: the platform acted, as ``by`` (``payments``, ``deadlines``).
     """
-    await cases.append_event(
-        uow,
-        tenant_id,
-        case.id,
-        principal,
-        command=command,
-        from_state=case.state,
-        to_state=case.state,
-        reason=reason,
-        data=detail,
-        system=by,
+    await cases.note_event(
+        uow, case, principal, command, detail, context="case", reason=reason, system=by
     )
     actor = principal.actor_id if principal else by
     await ledger.append(
@@ -714,15 +705,6 @@ async def _milestone(
         tenant_id,
         f"case.{command}",
         {"case_id": str(case.id), "at": now.isoformat(), "by": actor, **detail},
-    )
-    await record(
-        uow,
-        tenant_id=tenant_id,
-        actor=actor_of(principal) if principal else AuditActor.system(by),
-        action=f"case.{command}",
-        target_kind="case",
-        target_id=case.id,
-        detail=dict(detail),
     )
 
 
