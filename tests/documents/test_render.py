@@ -17,11 +17,12 @@ import pytest
 from arbitral.documents import typography
 from arbitral.documents.model import (
     KINDS,
-    NOTICE_KINDS,
+    LANGUAGES,
     Document,
     DocumentModelError,
     Fees,
     FeeShare,
+    MediationStatement,
     new_verification_code,
     normalize_verification_code,
 )
@@ -36,11 +37,18 @@ from arbitral.documents.render import (
     check_subsetter,
     render_pdf,
 )
-from arbitral.documents.samples import CASE_NUMBER, CLAIMANT, RESPONDENT, sample
+from arbitral.documents.samples import (
+    AGREEMENT_ID,
+    AGREEMENT_SHA256,
+    CASE_NUMBER,
+    CLAIMANT,
+    RESPONDENT,
+    sample,
+)
 from tests.conftest import REPO_ROOT
 
 TEMPLATES = REPO_ROOT / "templates"
-CASES = [(k, "zh") for k in KINDS] + [(k, "en") for k in KINDS if k in NOTICE_KINDS]
+CASES = [(k, lang) for lang in LANGUAGES for k in KINDS]
 
 
 def _squash(text: str) -> str:
@@ -129,6 +137,104 @@ def test_award_decision_amounts_fees_dates_and_dissent(tmp_path: Path) -> None:
     )
 
 
+ENGLISH_HEADINGS = {
+    "award": (
+        "Award",
+        "I. The claimant's claims",
+        "The respondent's defence",
+        "II. The facts found by the tribunal",
+        "III. The tribunal's reasons",
+        "IV. Award",
+        "the tribunal awards as follows:",
+        "This award is final and takes effect on the day it is made.",
+        "Dissenting opinion of arbitrator Zhou Ping",
+    ),
+    "consent_award": (
+        "Award on Agreed Terms",
+        "I. The claimant's claims",
+        "II. The settlement",
+        "On 20 October 2026 the parties settled the dispute",
+        "Under Article 49 of the Arbitration Law",
+        "III. Award",
+    ),
+    "mediation_statement": (
+        "Mediation Statement",
+        "I. The claimant's claims",
+        "II. The agreement reached in mediation",
+        "On 28 October 2026, in mediation conducted by the tribunal",
+        "Articles 51 and 52 of the Arbitration Law",
+        "takes effect once both parties have signed for it",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ENGLISH_HEADINGS))
+def test_english_awards_and_statements_read_back_in_english(kind: str, tmp_path: Path) -> None:
+    document = sample(kind, "en", dissent=True)  # type: ignore[arg-type]
+    pdf = render_pdf(document, TEMPLATES)
+    text = _text(pdf, tmp_path)
+    flat = _squash(text)
+    assert "Guangzhou Arbitration Commission" in text
+    for heading in ENGLISH_HEADINGS[kind]:
+        assert _squash(heading) in flat, heading
+    assert "Claimant: Shenzhen Example Online Microcredit Co., Ltd." in " ".join(text.split())
+    assert "Respondent: Zhang San, ID no. 440306199001011234" in " ".join(text.split())
+    assert "The arbitration fee of CNY 2,350.00 is borne by the respondent Zhang San" in (
+        " ".join(text.split())
+    )
+    assert "Scantoverify" in flat
+    # No Chinese but the case number (which the commission keeps as numbered).
+    chinese = {ch for ch in text.replace(CASE_NUMBER, "") if "\u4e00" <= ch <= "\u9fff"}
+    assert chinese == set(), "".join(sorted(chinese))
+    info = _poppler("pdfinfo", pdf, tmp_path)
+    title = ENGLISH_HEADINGS[kind][0]
+    assert re.search(rf"^Title:\s+{title} \(2026\)穗仲网字第000123号$", info, re.M), info
+    assert re.search(r"^Author:\s+Guangzhou Arbitration Commission$", info, re.M), info
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_mediation_statement_states_the_agreement_it_records(lang: str, tmp_path: Path) -> None:
+    document = sample("mediation_statement", lang)
+    content = document.content
+    assert isinstance(content, MediationStatement)
+    flat = _squash(_text(render_pdf(document, TEMPLATES), tmp_path))
+    assert AGREEMENT_SHA256 in flat
+    assert AGREEMENT_ID.replace("-", "") in flat.replace("-", "")
+    for step in content.procedural_history:
+        assert _squash(step.text) in flat
+    if lang == "zh":
+        assert "2026年10月28日，经仲裁庭主持调解，双方当事人自愿达成如下协议" in flat
+        assert "本案程序经过如下" in flat
+    else:
+        assert "Theproceedingswereasfollows" in flat
+
+    # Without the agreement's details (a caller of before): the statement as it was.
+    bare = replace(
+        document,
+        content=replace(
+            content, procedural_history=(), agreed_on=None, agreement_id="", agreement_sha256=""
+        ),
+    )
+    flat = _squash(_text(render_pdf(bare, TEMPLATES), tmp_path))
+    assert AGREEMENT_SHA256 not in flat
+    if lang == "zh":
+        assert "本案审理过程中，经仲裁庭主持调解" in flat
+        assert "本案程序经过如下" not in flat
+
+
+def test_a_mediation_statements_agreement_is_checked() -> None:
+    content = sample("mediation_statement").content
+    assert isinstance(content, MediationStatement)
+    with pytest.raises(DocumentModelError, match="agreement_sha256"):
+        replace(content, agreement_sha256="ABC")
+    with pytest.raises(DocumentModelError, match="agreement_sha256"):
+        replace(content, agreement_sha256=AGREEMENT_SHA256.upper())
+    with pytest.raises(DocumentModelError, match="agreed_on"):
+        replace(content, agreed_on=None)
+    with pytest.raises(DocumentModelError, match="agreed_on"):
+        replace(content, agreed_on=content.made_on.replace(year=2027))
+
+
 def test_metadata_carries_the_commission_case_and_verification_code(tmp_path: Path) -> None:
     document = sample("award", verification_code=new_verification_code())
     pdf = render_pdf(document, TEMPLATES)
@@ -190,9 +296,10 @@ def test_a_template_that_does_not_parse_is_an_error(root: Path) -> None:
         Renderer(root).pdf(replace(sample("award"), tenant="broken"))
 
 
-def test_a_missing_template_is_an_error() -> None:
+def test_a_missing_template_is_an_error(root: Path) -> None:
+    (root / "documents" / "award.en.html").unlink()
     with pytest.raises(TemplateFailure, match=r"no template award\.en\.html"):
-        render_pdf(sample("award", "en"), TEMPLATES)
+        Renderer(root).pdf(sample("award", "en"))
 
 
 def test_a_bad_stylesheet_is_an_error(root: Path) -> None:

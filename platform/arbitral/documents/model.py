@@ -219,9 +219,20 @@ class ConsentAward:
     kind: Literal["consent_award"] = "consent_award"
 
 
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
 @dataclass(frozen=True, slots=True)
 class MediationStatement:
-    """调解书: the agreement reached in mediation, binding once signed for by the parties."""
+    """调解书: the agreement reached in mediation, binding once signed for by the parties.
+
+    Besides the claims and the terms, a mediation statement says how the case went
+    (``procedural_history``) and which agreement it records: the day it was reached
+    in mediation (``agreed_on``, when both sides had signed it), its reference and the
+    SHA-256 of the text both sides signed, so that anyone holding the agreement can
+    check it is the one the statement confirms. All optional (a statement drawn up
+    without an agreement on the platform leaves them out).
+    """
 
     parties: tuple[Party, ...]
     tribunal: tuple[Arbitrator, ...]
@@ -232,7 +243,21 @@ class MediationStatement:
     made_on: date
     secretary: str = ""
     schedule: tuple[ScheduleRow, ...] = ()
+    procedural_history: tuple[ProceduralStep, ...] = ()
+    agreed_on: date | None = None
+    agreement_id: str = ""
+    agreement_sha256: str = ""
     kind: Literal["mediation_statement"] = "mediation_statement"
+
+    def __post_init__(self) -> None:
+        if self.agreement_sha256 and not _SHA256_RE.match(self.agreement_sha256):
+            raise DocumentModelError(
+                "agreement_sha256: 64 lower-case hexadecimal digits (a SHA-256)"
+            )
+        if (self.agreement_id or self.agreement_sha256) and self.agreed_on is None:
+            raise DocumentModelError("agreed_on: required when the agreement is named")
+        if self.agreed_on is not None and self.agreed_on > self.made_on:
+            raise DocumentModelError("agreed_on: the agreement comes before the statement")
 
 
 @dataclass(frozen=True, slots=True)

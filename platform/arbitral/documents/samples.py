@@ -114,9 +114,16 @@ def schedule(rows: int, start: date = date(2025, 4, 1)) -> tuple[ScheduleRow, ..
     return tuple(out)
 
 
-def content(kind: Kind, *, schedule_rows: int = 0, dissent: bool = False) -> Content:
-    parties = (CLAIMANT, RESPONDENT)
+def content(
+    kind: Kind, *, schedule_rows: int = 0, dissent: bool = False, lang: Language = "zh"
+) -> Content:
+    """A sample of ``kind``; an award, consent award or mediation statement in English has
+    the data an English-speaking commission would write (its notices keep the Chinese data).
+    """
     rows = schedule(schedule_rows) if schedule_rows else ()
+    if lang == "en" and kind in ENGLISH_KINDS:
+        return _english(kind, rows, dissent)
+    parties = (CLAIMANT, RESPONDENT)
     if kind == "award":
         return Award(
             parties=parties,
@@ -173,6 +180,10 @@ def content(kind: Kind, *, schedule_rows: int = 0, dissent: bool = False) -> Con
             made_on=date(2026, 11, 2),
             secretary="赵敏",
             schedule=rows,
+            procedural_history=HISTORY[:2],
+            agreed_on=date(2026, 10, 28),
+            agreement_id=AGREEMENT_ID,
+            agreement_sha256=AGREEMENT_SHA256,
         )
     if kind == "notice_of_acceptance":
         return NoticeOfAcceptance(
@@ -238,12 +249,186 @@ def sample(
     dissent: bool = False,
     verification_code: str = "ABCD-EFGH-JKLM-NPQR",
 ) -> Document:
+    english = lang == "en" and kind in ENGLISH_KINDS
     return Document(
-        commission=COMMISSION,
+        commission=COMMISSION_EN if english else COMMISSION,
         case_number=CASE_NUMBER,
-        content=content(kind, schedule_rows=schedule_rows, dissent=dissent),
+        content=content(kind, schedule_rows=schedule_rows, dissent=dissent, lang=lang),
         issued_on=date(2026, 12, 6),
         language=lang,
         verification_code=verification_code,
         tenant=tenant,
     )
+
+
+# -- the same cases, as an English-speaking commission writes them -------------------------
+
+AGREEMENT_ID = "5f0c2a9e-1b7d-4c3e-9a58-2d6f0e4b7c11"
+AGREEMENT_SHA256 = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"
+ENGLISH_KINDS: frozenset[Kind] = frozenset({"award", "consent_award", "mediation_statement"})
+COMMISSION_EN = Commission(
+    name="Guangzhou Arbitration Commission",
+    seal_text="Seal of the Guangzhou Arbitration Commission",
+    address="100 Example Road, Tianhe District, Guangzhou",
+    public_url="https://arbitral.example.cn/t/gzac",
+    phone="+86 20 1234 5678",
+)
+CLAIMANT_EN = Party(
+    role="claimant",
+    name="Shenzhen Example Online Microcredit Co., Ltd.",
+    kind="company",
+    id_number="91440300MA5F00001X",
+    address="18/F Example Tower, Science Park, Nanshan District, Shenzhen",
+    representative="Li Moumou, chairman",
+    agents=(Agent(name="Wang Lü", capacity="lawyer", firm="Guangdong Example Law Firm"),),
+)
+RESPONDENT_EN = Party(
+    role="respondent",
+    name="Zhang San",
+    id_number="440306199001011234",
+    address="5 Example Street, Haizhu District, Guangzhou",
+)
+TRIBUNAL_EN = (
+    Arbitrator(name="Chen Ming", role="presiding"),
+    Arbitrator(name="Lin Hua", role="co"),
+    Arbitrator(name="Zhou Ping", role="co"),
+)
+SOLE_EN = (Arbitrator(name="Chen Ming", role="sole"),)
+FEES_EN = Fees(
+    total=Decimal("2350.00"),
+    shares=(FeeShare(party="the respondent Zhang San", amount=Decimal("2350.00")),),
+)
+CLAIMS_EN = (
+    Claim(text="that the respondent repay the principal of the loan", amount=Decimal("48650.00")),
+    Claim(text="that the respondent pay interest and default interest", amount=Decimal("4102.30")),
+    Claim(text="that the respondent bear the costs of the arbitration"),
+)
+HISTORY_EN = (
+    ProceduralStep(
+        date(2026, 9, 2),
+        "the Commission accepted the case and sent both parties the notice of acceptance and "
+        "the rules",
+    ),
+    ProceduralStep(
+        date(2026, 9, 3),
+        "the Commission served the notice of arbitration and the claim on the respondent "
+        "electronically",
+    ),
+    ProceduralStep(
+        date(2026, 9, 20),
+        "the chairman of the Commission appointed Chen Ming, Lin Hua and Zhou Ping to the tribunal",
+    ),
+    ProceduralStep(date(2026, 10, 15), "the tribunal heard the case online on the documents"),
+)
+
+
+def _english(kind: Kind, rows: tuple[ScheduleRow, ...], dissent: bool) -> Content:
+    parties = (CLAIMANT_EN, RESPONDENT_EN)
+    if kind == "award":
+        return Award(
+            parties=parties,
+            tribunal=TRIBUNAL_EN,
+            procedural_history=HISTORY_EN,
+            claims=CLAIMS_EN,
+            respondent_answer=("The respondent submitted neither a defence nor evidence.",),
+            facts=(
+                "On 1 March 2025 the claimant and the respondent concluded a personal loan "
+                "contract online, on the lending platform the claimant operates: a loan of "
+                "CNY 50,000 for twelve months at 12% a year, repaid in equal monthly "
+                "instalments, disputes to be settled by online arbitration before the "
+                "Guangzhou Arbitration Commission.",
+                "The claimant paid out the loan the same day. The respondent repaid the first "
+                "instalment and nothing after May 2025; on 31 October 2026 CNY 48,650.00 of "
+                "principal was outstanding.",
+            ),
+            reasoning=(
+                "The contract expresses the true intention of both parties and breaks no "
+                "mandatory provision of law; it is valid. The respondent, who did not repay as "
+                "agreed, is in breach and must repay the principal with interest.",
+                "The interest claimed does not exceed four times the one-year loan prime rate "
+                "when the contract was made and is allowed; the other charges claimed have no "
+                "basis in the contract and are dismissed.",
+            ),
+            decision=(
+                DecisionItem(
+                    text="The respondent Zhang San shall repay the claimant the principal of",
+                    amount=Decimal("48650.00"),
+                ),
+                DecisionItem(
+                    text="The respondent Zhang San shall pay the claimant interest to 31 October "
+                    "2026 of",
+                    amount=Decimal("3217.45"),
+                ),
+                DecisionItem(
+                    text="The respondent Zhang San shall pay the claimant default interest at "
+                    "12% a year on the outstanding principal from 1 November 2026 until paid"
+                ),
+                DecisionItem(text="The claimant's other claims are dismissed"),
+            ),
+            fees=FEES_EN,
+            place="Guangzhou",
+            made_on=date(2026, 12, 6),
+            secretary="Zhao Min",
+            dissent=Dissent(
+                "Zhou Ping",
+                "In my view default interest should run from the day of the award; otherwise I "
+                "agree with the majority.",
+            )
+            if dissent
+            else None,
+            schedule=rows,
+        )
+    if kind == "consent_award":
+        return ConsentAward(
+            parties=parties,
+            tribunal=SOLE_EN,
+            procedural_history=(
+                *HISTORY_EN[:2],
+                ProceduralStep(
+                    date(2026, 10, 20),
+                    f"the parties signed a settlement agreement (no. {AGREEMENT_ID}, SHA-256 "
+                    f"of its text {AGREEMENT_SHA256})",
+                ),
+            ),
+            claims=CLAIMS_EN,
+            settled_on=date(2026, 10, 20),
+            terms=(
+                DecisionItem(
+                    text="The respondent Zhang San shall pay the claimant by 31 December 2026",
+                    amount=Decimal("45000.00"),
+                ),
+                DecisionItem(text="The claimant waives its other claims"),
+            ),
+            fees=FEES_EN,
+            place="Guangzhou",
+            made_on=date(2026, 11, 2),
+            secretary="Zhao Min",
+            schedule=rows,
+        )
+    if kind == "mediation_statement":
+        return MediationStatement(
+            parties=parties,
+            tribunal=SOLE_EN,
+            claims=CLAIMS_EN,
+            terms=(
+                DecisionItem(
+                    text="The respondent Zhang San shall repay the claimant, in six instalments, "
+                    "principal and interest totalling",
+                    amount=Decimal("50400.00"),
+                ),
+                DecisionItem(
+                    text="Should the respondent miss any instalment in whole or in part, the "
+                    "claimant may apply for enforcement of everything then unpaid"
+                ),
+            ),
+            fees=FEES_EN,
+            place="Guangzhou",
+            made_on=date(2026, 11, 2),
+            secretary="Zhao Min",
+            schedule=rows,
+            procedural_history=HISTORY_EN[:2],
+            agreed_on=date(2026, 10, 28),
+            agreement_id=AGREEMENT_ID,
+            agreement_sha256=AGREEMENT_SHA256,
+        )
+    raise ValueError(f"no English sample for {kind}")

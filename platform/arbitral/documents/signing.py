@@ -8,6 +8,20 @@ timestamp on the signature value, from pyHanko's ``HTTPTimeStamper``). The
 signature field is invisible; reason, location and contact come from the
 commission. Nothing here touches the network unless a TSA is configured.
 
+The rendered PDF is PDF/A-3b, and signing keeps it so:
+
+* pyHanko's writer normally rewrites the metadata in the update: the Info
+  dictionary's ``/Producer`` becomes ``WeasyPrint …; pyHanko …`` while the XMP
+  packet (which it re-serialises) gets ``pdf:Producer="pyHanko …"``, and PDF/A
+  requires the two to agree (ISO 19005-3, 6.6.2.3.1). :class:`_MetadataKeepingWriter`
+  leaves both as WeasyPrint wrote them, together and consistent: the update holds
+  the signature only (its time is in the signature, not in ``/ModDate``).
+* With an ECDSA key pyHanko declares ISO/TS 32002 (ECDSA in PDF), an extension of
+  PDF 2.0, and so raises the catalog's ``/Version`` to 2.0: the file would no longer
+  be the PDF 1.7 that PDF/A-3 is based on. :class:`_Pdf17Signer` declares only the
+  ESIC extension of PDF 1.7 (PAdES, ETSI EN 319 142-1, whose algorithms include
+  ECDSA); PDF 1.7 readers (poppler, Acrobat) verify ECDSA PAdES signatures as before.
+
 A :class:`DocumentSigner` is built once per tenant key (see
 :class:`arbitral.keys.documents.DocumentKeys`, which caches them): building
 one parses the key and the chain, signing only hashes and signs.
@@ -28,7 +42,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.signers import constants
 from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -103,6 +119,27 @@ def build_signer(
     )
 
 
+class _MetadataKeepingWriter(IncrementalPdfFileWriter):
+    """An incremental writer that leaves the document's Info dictionary and XMP alone.
+
+    pyHanko's ``_update_meta`` (internal, overriding it is the way its maintainer
+    gives to turn the update off) would make Info and XMP disagree on the producer;
+    ``tests/documents/test_pdfa.py`` fails if a pyHanko upgrade writes them again.
+    """
+
+    def _update_meta(self) -> None:
+        return None
+
+
+class _Pdf17Signer(signers.PdfSigner):
+    """A PAdES signer that keeps the document PDF 1.7 (no ISO 32002, no ``/Version 2.0``)."""
+
+    def register_extensions(self, pdf_out: BasePdfFileWriter, *, md_algorithm: str) -> None:
+        pdf_out.ensure_output_version(version=(1, 7))
+        if pdf_out.output_version < (2, 0):
+            pdf_out.register_extension(constants.ESIC_EXTENSION_1)
+
+
 def sign_pdf(pdf: bytes, signer: DocumentSigner) -> bytes:
     """``pdf`` with ``signer``'s PAdES signature covering all of it (CPU-bound).
 
@@ -113,7 +150,7 @@ def sign_pdf(pdf: bytes, signer: DocumentSigner) -> bytes:
     if not pdf.startswith(b"%PDF-"):
         raise SigningError("not a PDF (it does not start with %PDF-)")
     try:
-        writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+        writer = _MetadataKeepingWriter(BytesIO(pdf), strict=False)
     except (PdfError, ValueError, KeyError, IndexError) as exc:
         raise SigningError(f"the PDF does not parse: {exc}") from exc
     metadata = signers.PdfSignatureMetadata(
@@ -126,9 +163,7 @@ def sign_pdf(pdf: bytes, signer: DocumentSigner) -> bytes:
         embed_validation_info=False,
         use_pades_lta=False,
     )
-    pdf_signer = signers.PdfSigner(
-        metadata, signer=signer.cms_signer, timestamper=signer.timestamper
-    )
+    pdf_signer = _Pdf17Signer(metadata, signer=signer.cms_signer, timestamper=signer.timestamper)
     try:
         out = pdf_signer.sign_pdf(writer, in_place=False)
     except (PdfError, SigningError) as exc:
