@@ -244,6 +244,12 @@ async def test_a_settlement_signed_by_both_becomes_a_signed_document(
         assert agreement["id"].replace("-", "") in flat.replace("-", ""), text
     else:
         assert "经双方当事人签收后即发生法律效力" in flat
+        # The agreement it records: reached in mediation on the day both had signed, its
+        # reference and the SHA-256 of the text both sides signed; the case's history.
+        assert "经仲裁庭主持调解，双方当事人自愿达成如下协议" in flat
+        assert digest in flat, text
+        assert agreement["id"].replace("-", "") in flat.replace("-", ""), text
+        assert "本案程序经过如下" in flat
 
     # Anyone checks it by its code.
     slug = w.a.slug
@@ -273,11 +279,12 @@ async def test_a_settlement_signed_by_both_becomes_a_signed_document(
     assert await issuing.issue(w.runtime, tenant, uuid.UUID(award["id"])) is False
     async with w.runtime.db.transaction(tenant_id=w.a.id, readonly=True) as uow:
         rows = await uow.fetch(
-            "SELECT kind FROM case_document WHERE tenant_id = {} AND case_id = {}",
+            "SELECT kind FROM case_document WHERE tenant_id = {} AND case_id = {} "
+            "AND kind IN ('award', 'award_correction', 'consent_award', 'mediation_statement')",
             w.a.id,
             uuid.UUID(case_id),
         )
-    assert [r["kind"] for r in rows] == [kind]
+    assert [r["kind"] for r in rows] == [kind]  # (notices are documents of the case too)
 
 
 async def test_a_withdrawal_or_an_awarded_case_gives_no_settlement_document(
@@ -342,3 +349,71 @@ def test_suggested_terms_always_fit_a_draft(parts: list[tuple[str, str]]) -> Non
     )
     assert [p for p in problems if p.field.startswith("$.decision")] == []
     assert len(content.decision) == len(items)
+
+
+async def test_a_commission_working_in_english_issues_its_documents_in_english(
+    auth_world: World, tmp_path: Path
+) -> None:
+    w = auth_world
+    async with w.runtime.db.transaction() as uow:
+        await uow.execute("UPDATE tenant SET locale = 'en' WHERE id = {}", w.a.id)
+    w.runtime.tenants.invalidate()
+    tenant = await w.runtime.tenants.by_id(w.a.id)
+    assert tenant is not None
+    assert tenant.locale == "en"
+    await w.runtime.document_keys.issue_development(w.a.id, actor=OPERATOR)
+    case, who = await constituted_case(w)
+    case_id, writer = case["id"], who["arbitrator"]
+    agreement = await signed_agreement(
+        w, case_id, who, outcome="mediation_statement", text=TERMS, record=False
+    )
+    digest = hashlib.sha256(TERMS.encode()).hexdigest()
+    drafted = await _draft(w, case_id, writer, kind="mediation_statement")
+    assert drafted.status_code == 201, drafted.text
+    award = drafted.json()
+    revised = await w.client.patch(
+        f"{AWARDS}/{award['id']}", json={"if_version": 1, "place": "Guangzhou"}, headers=writer
+    )
+    assert revised.status_code == 200, revised.text
+    voted = await w.client.post(
+        f"{AWARDS}/{award['id']}/votes",
+        json={"vote": "concur", "content_sha256": revised.json()["content_sha256"]},
+        headers=writer,
+    )
+    assert voted.json()["status"] == "approved", voted.text
+    await record_settlement(w, case_id, who, agreement["id"])
+    award = await _issued(w, award["id"], who)
+
+    got = await w.client.get(f"{AWARDS}/{award['id']}/document", headers=who["respondent"])
+    assert got.status_code == 200, got.text
+    checked = await verify_pdf_async(got.content, await trust_anchors(w.runtime.db, w.a.id))
+    assert checked.genuine, checked.detail
+    path = tmp_path / "statement.pdf"
+    path.write_bytes(got.content)
+    text = _run("pdftotext", str(path), "-")
+    words = " ".join(text.split())
+    flat = re.sub(r"\s+", "", text)
+    # The commission's English name, the English wording; the parties' texts as written.
+    for expected in (
+        f"{w.a.slug} Arbitration Commission",
+        "Mediation Statement",
+        "I. The claimant's claims",
+        "II. The agreement reached in mediation",
+        "in mediation conducted by the tribunal, the parties reached of their own free will",
+        "Articles 51 and 52 of the Arbitration Law",
+        "takes effect once both parties have signed for it",
+        "Page 1 of",
+        "Scan to verify",
+        "Guangzhou",
+    ):
+        assert expected in words, (expected, words[:3000])
+    for expected in ("张三", *EXPECTED_ITEMS):
+        assert re.sub(r"\s+", "", expected) in flat, expected
+    assert digest in flat, text
+    assert agreement["id"].replace("-", "") in flat.replace("-", ""), text
+    assert "调解书" not in flat  # no Chinese title or fixed wording
+    info = _run("pdfinfo", str(path))
+    assert re.search(r"^Title:\s+Mediation Statement ", info, re.M), info
+    fonts = _run("pdffonts", str(path)).splitlines()[2:]
+    assert fonts
+    assert all(line.split()[-5:-2] == ["yes", "yes", "yes"] for line in fonts), fonts

@@ -38,6 +38,7 @@ from arbitral.db.values import as_uuid
 from arbitral.documents import model as doc
 from arbitral.documents.render import render_pdf
 from arbitral.documents.signing import sign_pdf
+from arbitral.notify.domain import language_of
 from arbitral.service import services as service
 from arbitral.service.domain import Notice
 
@@ -101,7 +102,12 @@ def build_document(
     made_on: date,
     code: str,
 ) -> doc.Document:
-    """The award as the document model the templates render."""
+    """The award as the document model the templates render, in the commission's language.
+
+    The texts the case and the tribunal wrote (history, decision) are kept as written;
+    the templates and the steps written here are in the commission's language.
+    """
+    lang: doc.Language = "zh" if language_of(tenant.locale) == "zh" else "en"
     parties = tuple(_party(p) for p in assembled["parties"])
     first = {p.role: p.name for p in reversed(parties)}
     dissents = [v for v in votes if v["vote"] == domain.Vote.DISSENT]
@@ -123,12 +129,16 @@ def build_document(
     )
     steps = [(datetime.fromisoformat(h["at"]), str(h["event"])) for h in assembled["history"]]
     agreement = content.agreement
-    if agreement is not None:
+    # A mediation statement states the agreement in its own paragraph, not as a step.
+    if agreement is not None and kind is not AwardKind.MEDIATION_STATEMENT:
         steps.append(
             (
                 agreement.signed_at,
                 f"双方当事人签署和解协议（协议编号 {agreement.id}，"
-                f"协议文本 SHA-256：{agreement.sha256}）",
+                f"协议文本 SHA-256：{agreement.sha256}）"
+                if lang == "zh"
+                else f"the parties signed a settlement agreement (no. {agreement.id}, "
+                f"SHA-256 of its text {agreement.sha256})",
             )
         )
         steps.sort(key=lambda step: step[0])
@@ -136,7 +146,14 @@ def build_document(
         doc.ProceduralStep(on=at.astimezone(tenant.zone).date(), text=text) for at, text in steps
     ]
     if kind is AwardKind.CORRECTION:
-        history.append(doc.ProceduralStep(on=made_on, text="仲裁庭对裁决书中的笔误作出补正"))
+        history.append(
+            doc.ProceduralStep(
+                on=made_on,
+                text="仲裁庭对裁决书中的笔误作出补正"
+                if lang == "zh"
+                else "the tribunal corrected a clerical error in its award",
+            )
+        )
     tribunal = tuple(
         doc.Arbitrator(name=str(m["name"]), role=ROLES.get(str(m["role"]), "co"))  # type: ignore[arg-type]
         for m in assembled["tribunal"]
@@ -146,8 +163,14 @@ def build_document(
     fees = doc.Fees(
         total=content.fees.total,
         shares=(
-            doc.FeeShare(first.get("claimant", "申请人"), content.fees.claimant),
-            doc.FeeShare(first.get("respondent", "被申请人"), content.fees.respondent),
+            doc.FeeShare(
+                first.get("claimant", "申请人" if lang == "zh" else "the claimant"),
+                content.fees.claimant,
+            ),
+            doc.FeeShare(
+                first.get("respondent", "被申请人" if lang == "zh" else "the respondent"),
+                content.fees.respondent,
+            ),
         ),
     )
     made: doc.Content
@@ -167,6 +190,7 @@ def build_document(
             made_on=made_on,
         )
     elif kind is AwardKind.MEDIATION_STATEMENT:
+        assert agreement is not None
         made = doc.MediationStatement(
             parties=parties,
             tribunal=tribunal,
@@ -175,6 +199,10 @@ def build_document(
             fees=fees,
             place=content.place,
             made_on=made_on,
+            procedural_history=tuple(history),
+            agreed_on=agreement.signed_at.astimezone(tenant.zone).date(),
+            agreement_id=str(agreement.id),
+            agreement_sha256=agreement.sha256,
         )
     else:
         made = doc.Award(
@@ -198,14 +226,13 @@ def build_document(
             schedule=schedule,
         )
     public = f"{runtime.settings.public_url.rstrip('/')}/t/{tenant.slug}"
+    name = tenant.names.zh if lang == "zh" else tenant.names.en
     return doc.Document(
-        commission=doc.Commission(
-            name=tenant.names.zh, seal_text=tenant.names.zh, address="", public_url=public
-        ),
+        commission=doc.Commission(name=name, seal_text=name, address="", public_url=public),
         case_number=str(case["number"]),
         content=made,
         issued_on=made_on,
-        language="zh",
+        language=lang,
         verification_code=code,
         tenant=tenant.slug,
     )
