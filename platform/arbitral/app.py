@@ -41,6 +41,7 @@ from arbitral.payments.controllers import InvoiceController, PaymentNotifyContro
 from arbitral.pleadings.controllers import AnswerController, CounterclaimController
 from arbitral.runtime import build_runtime
 from arbitral.service.controllers import (
+    CaseDocumentsController,
     CaseServiceController,
     InboxController,
     SmsReportController,
@@ -145,6 +146,7 @@ def create_app(
             InvoiceController,
             PaymentNotifyController,
             CaseServiceController,
+            CaseDocumentsController,
             InboxController,
             SmsReportController,
             AnswerController,

@@ -25,7 +25,7 @@ from tests.awards.helpers import award_of
 from tests.cases.helpers import case_of
 from tests.custody.test_inspect import make_pdf
 from tests.custody.test_records import ed25519_key, record_of
-from tests.service.helpers import inbox_item_of
+from tests.service.helpers import case_document_of, inbox_item_of
 from tests.settlement.helpers import hearing_and_settlement_of
 from tests.support.world import PASSWORD, Tenant, World
 from tests.tribunal.helpers import challenge_of
@@ -189,6 +189,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
     kid, record_uuid = await record_of(runtime, tenant)
     case_id, exhibit_id = await case_of(runtime, tenant)
     notice_id = await inbox_item_of(runtime, tenant, case_id)
+    document_id = await case_document_of(runtime, tenant, case_id)
     _, challenge_id = await challenge_of(runtime, tenant)
     settlement_ids = await hearing_and_settlement_of(runtime, tenant.id, case_id)
     award_id = await award_of(runtime, tenant.id, case_id)
@@ -202,6 +203,7 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
         "award_id": award_id,
         "exhibit_id": exhibit_id,
         "notice_id": notice_id,
+        "document_id": document_id,
         "challenge_id": challenge_id,
         **settlement_ids,
         "item_id": str(item.id),

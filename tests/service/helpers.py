@@ -64,3 +64,22 @@ async def serve_by_staff(
         done.append(request["id"])
     after = (await w.client.get(url, headers=secretary)).json()["requests"]
     return [r for r in after if r["id"] in done]
+
+
+async def case_document_of(runtime: Runtime, tenant: Tenant, case_id: str) -> str:
+    """A signed document of the case on record (no bytes: for the route matrix)."""
+    document_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    async with runtime.db.transaction(tenant_id=tenant.id) as uow:
+        await uow.execute(
+            "INSERT INTO case_document (id, tenant_id, case_id, kind, verification_code, sha256, "
+            "size, pages, signed_at, issued_at) VALUES ({}, {}, {}, 'award', {}, {}, 1, 1, {}, {})",
+            document_id,
+            tenant.id,
+            uuid.UUID(case_id),
+            document_id.hex[:16].upper(),
+            "0" * 64,
+            now,
+            now,
+        )
+    return str(document_id)

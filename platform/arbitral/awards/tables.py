@@ -62,6 +62,8 @@ class CaseDocument(Table, tablename="case_document"):
     tenant_id = UUID()
     case_id = UUID()
     award_id = UUID(null=True, default=None)
+    # The service request a notice's document or certificate of service was made for.
+    service_request_id = UUID(null=True, default=None)
     kind = Varchar(length=32)
     verification_code = Varchar(length=32)
     sha256 = Varchar(length=64)

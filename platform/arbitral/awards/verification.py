@@ -36,6 +36,11 @@ KINDS_ZH: Final = {
     "award_correction": "补正裁决书",
     "consent_award": "裁决书（根据和解协议作出）",
     "mediation_statement": "调解书",
+    "notice_of_acceptance": "受理通知书",
+    "notice_of_arbitration": "仲裁通知书",
+    "notice_of_constitution": "组庭通知书",
+    "notice_of_hearing": "开庭通知书",
+    "certificate_of_service": "送达回证",
 }
 
 

@@ -15,7 +15,7 @@ import structlog
 from arbitral.jobs.registry import job
 from arbitral.jobs.runner import JobContext
 from arbitral.notify.services import on_outcome
-from arbitral.service import services
+from arbitral.service import documents, services
 
 log = structlog.get_logger(__name__)
 
@@ -54,3 +54,18 @@ async def wait_expired(
             uow, ctx.runtime, tenant, UUID(str(payload["request_id"])), int(payload["step"])
         )
     log.info("service.wait_expired", case_id=case_id, deadline=deadline, step=payload["step"])
+
+
+# Rendering and signing take a fraction of a second; a commission without a document
+# signer (or a broken template) fails every time: a few retries, then dead, with the error
+# naming the command that issues a signer. The text notice is served all the same.
+@job(services.DOCUMENT_JOB, max_retries=3, min_backoff_ms=1000, max_backoff_ms=30_000)
+async def make_document(ctx: JobContext, request_id: str, kind: str) -> None:
+    tenant_id = ctx.tenant_id
+    if tenant_id is None:
+        raise ValueError(f"{services.DOCUMENT_JOB} runs for a tenant")
+    tenant = await ctx.runtime.tenants.by_id(tenant_id)
+    if tenant is None:
+        log.warning("service.tenant_gone", tenant_id=str(tenant_id))
+        return
+    await documents.make(ctx.runtime, tenant, UUID(request_id), kind)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
+from litestar.response import Stream
 
 from arbitral.auth.domain import Permission
 from arbitral.auth.guards import current_principal, public, require
@@ -16,8 +17,9 @@ from arbitral.errors import NotFound, ValidationFailed
 from arbitral.notify.aliyun import parse_reports
 from arbitral.notify.services import record_reports, resolve_secret
 from arbitral.safejson import decode_json
-from arbitral.service import services
+from arbitral.service import documents, services
 from arbitral.service.schemas import (
+    CaseDocumentOut,
     CaseServiceOut,
     InboxItemOut,
     ReportAnswer,
@@ -64,6 +66,57 @@ class CaseServiceController(Controller):
     ) -> CaseServiceOut:
         return await services.record_by_staff(
             request.app.state.runtime, current_principal(request), case_id, data
+        )
+
+
+class CaseDocumentsController(Controller):
+    path = "/api/v1/cases/{case_id:uuid}/documents"
+    tags = ("service",)
+
+    @get(
+        "/",
+        opt=require(Permission.CASES_READ),
+        summary="The case's signed documents you may see: awards, notices, certificates",
+        description=(
+            "Every signed PDF issued for the case (kind, verification code, SHA-256, ledger "
+            "leaf). A notice served on a party (acceptance, arbitration, tribunal "
+            "constitution, hearing) is also made as a formal document, and each served "
+            "notice gets its certificate of service (送达回证, kind certificate_of_service, "
+            "naming the SHA-256 of the PDF served). They are made by a job after the notice "
+            "is sent, so they appear shortly after; service never depends on them: a "
+            "commission without a document signer serves the text notice all the same, and "
+            "the documents are missing until `arbitral keys issue-document-signer` (or "
+            "`import-document-signer`) gives it one. The staff and the tribunal see every "
+            "document; a party's side sees the awards and the notices and certificates of "
+            "the parties of its own side, not the other side's."
+        ),
+    )
+    async def index(self, request: AnyRequest, case_id: FromPath[UUID]) -> list[CaseDocumentOut]:
+        return await documents.list_documents(
+            request.app.state.runtime, current_principal(request), case_id
+        )
+
+    @get(
+        "/{document_id:uuid}",
+        opt=require(Permission.CASES_READ),
+        summary="One signed document of the case, as its PDF (every download audited)",
+        media_type="application/pdf",
+    )
+    async def download(
+        self, request: AnyRequest, case_id: FromPath[UUID], document_id: FromPath[UUID]
+    ) -> Stream:
+        runtime = request.app.state.runtime
+        key, name, size = await documents.open_document(
+            runtime, current_principal(request), case_id, document_id
+        )
+        return Stream(
+            runtime.store.open(key),
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Length": str(size),
+                "Cache-Control": "private, no-store",
+            },
         )
 
 

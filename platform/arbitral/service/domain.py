@@ -45,6 +45,17 @@ class Notice(StrEnum):
     AWARD = "notice-of-award"  # the award is issued: where to read it, how to check it
 
 
+# The notices served also as a formal document (a signed PDF, ``case_document`` of this
+# kind); the notice of an award serves a document that is already one (the award).
+DOCUMENT_KINDS: Final[dict[str, str]] = {
+    Notice.ACCEPTANCE.value: "notice_of_acceptance",
+    Notice.ARBITRATION.value: "notice_of_arbitration",
+    Notice.TRIBUNAL.value: "notice_of_constitution",
+    Notice.HEARING.value: "notice_of_hearing",
+}
+CERTIFICATE_KIND: Final = "certificate_of_service"
+
+
 class Outcome(StrEnum):
     """What a channel reported about one attempt."""
 

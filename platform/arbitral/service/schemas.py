@@ -76,6 +76,27 @@ class InboxItemOut(msgspec.Struct):
     created_at: datetime
     shown_at: datetime | None
     opened_at: datetime | None
+    # The notice's signed PDF (GET /api/v1/cases/{case_id}/documents/{document_id}), once made.
+    document_id: UUID | None = None
+
+
+class CaseDocumentOut(msgspec.Struct):
+    """A signed document of the case: an award, a notice served, a certificate of service."""
+
+    id: UUID
+    case_id: UUID
+    kind: str
+    kind_zh: str
+    verification_code: str
+    sha256: str
+    size: int
+    pages: int
+    issued_at: datetime
+    leaf_index: int | None
+    award_id: UUID | None
+    service_request_id: UUID | None  # a notice's document or certificate: its request
+    notice: str | None
+    party_id: UUID | None  # the party it was served on
 
 
 class ReportAnswer(msgspec.Struct):

@@ -34,9 +34,11 @@ from arbitral.cases import domain as case_domain
 from arbitral.cases.domain import CaseState
 from arbitral.cases.services import access_case, append_event, system_command
 from arbitral.db.values import as_datetime, as_uuid
+from arbitral.documents.model import new_verification_code
 from arbitral.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from arbitral.identity.domain import mask_destination
 from arbitral.identity.services import actor_of, tenant_of
+from arbitral.keys.x509 import DOCUMENTS
 from arbitral.ledger import services as ledger
 from arbitral.notify.domain import language_of
 from arbitral.notify.services import queue_message
@@ -44,6 +46,8 @@ from arbitral.rules.calendar import CalendarError
 from arbitral.rules.model import UnknownRule
 from arbitral.service import templates
 from arbitral.service.domain import (
+    CERTIFICATE_KIND,
+    DOCUMENT_KINDS,
     Addresses,
     AttemptStatus,
     Basis,
@@ -81,6 +85,9 @@ PURPOSE: Final = "service_notice"
 # Notices to the party who started the case: sent on every channel at once, no ladder.
 BROADCAST: Final = frozenset({Notice.ACCEPTANCE})
 WAIT_JOB: Final = "service.wait_expired"
+# Makes a notice's signed PDF, or a served notice's certificate of service (a job: the
+# rendering takes ~150 ms and the text notice never waits for it).
+DOCUMENT_JOB: Final = "service.make_document"
 SYSTEM: Final = "service"
 
 TITLES: Final[Mapping[str, tuple[str, str]]] = {
@@ -332,6 +339,9 @@ async def start(
         raise NotFound("no such party on the case")
     lang = language_of(tenant.locale)
     own = dict(variables or {})
+    document_kind = DOCUMENT_KINDS.get(notice.value)
+    if document_kind is not None:
+        own |= await _promise_document(uow, runtime, tenant)
     context = {
         **_notice_context(runtime, tenant, case, parties, str(party["name"]), lang),
         **own,
@@ -367,6 +377,13 @@ async def start(
         now,
     )
     request = await _lock(uow, runtime, tenant_id, request_id)
+    if document_kind is not None:
+        # The formal notice as a signed PDF, after commit; service never waits for it.
+        await uow.enqueue(
+            DOCUMENT_JOB,
+            {"request_id": str(request_id), "kind": document_kind},
+            tenant_id=tenant_id,
+        )
     if rules is None:
         await _refer(uow, runtime, tenant, request, "the rule set states no service ladder")
     elif notice in BROADCAST:
@@ -374,6 +391,28 @@ async def start(
     else:
         await _try_from(uow, runtime, tenant, request, rules, 0, context=(case, parties, lang))
     return request_id
+
+
+async def _promise_document(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo
+) -> dict[str, str]:
+    """The verification code of the notice's signed PDF, told in the notice itself.
+
+    Only when the commission has a document signer: without one the document cannot be
+    made (its job fails, naming the command that issues a signer), and the notice does
+    not promise it.
+    """
+    rows = await uow.fetch(
+        "SELECT 1 AS one FROM signing_key WHERE tenant_id = {} AND purpose = {} "
+        "AND retired_at IS NULL",
+        tenant.id,
+        DOCUMENTS,
+    )
+    if not rows:
+        return {}
+    code = new_verification_code()
+    public = f"{runtime.settings.public_url.rstrip('/')}/t/{tenant.slug}"
+    return {"document_code": code, "document_verify_url": f"{public}/verify/{code}"}
 
 
 async def _broadcast(
@@ -813,6 +852,9 @@ async def _complete(
         uow, runtime, tenant, request, basis, served_at, attempt_id, reason, by
     )
     await _keep_in_inbox(uow, tenant_id, request, now)
+    await uow.enqueue(
+        DOCUMENT_JOB, {"request_id": str(request.id), "kind": CERTIFICATE_KIND}, tenant_id=tenant_id
+    )
     data = {
         "request": str(request.id),
         "notice": request.notice,
@@ -1118,7 +1160,25 @@ async def _maybe_complete_service(
 # -- the portal inbox -------------------------------------------------------------------------
 
 
-def _inbox_out(row: Mapping[str, Any]) -> InboxItemOut:
+async def _notice_documents(
+    uow: UnitOfWork, tenant_id: UUID, rows: list[dict[str, Any]]
+) -> dict[str, UUID]:
+    """The signed PDF of each inbox item's notice, by request id (those made so far)."""
+    requests = sorted({str(r["request_id"]) for r in rows if r["request_id"] is not None})
+    if not requests:
+        return {}
+    marks = ", ".join("{}" for _ in requests)
+    found = await uow.fetch(
+        "SELECT id, service_request_id FROM case_document WHERE tenant_id = {} "  # noqa: S608 (placeholders only)
+        f"AND kind <> {{}} AND service_request_id IN ({marks})",
+        tenant_id,
+        CERTIFICATE_KIND,
+        *[UUID(r) for r in requests],
+    )
+    return {str(d["service_request_id"]): as_uuid(d["id"]) for d in found}
+
+
+def _inbox_out(row: Mapping[str, Any], documents: Mapping[str, UUID]) -> InboxItemOut:
     return InboxItemOut(
         id=as_uuid(row["id"]),
         case_id=as_uuid(row["case_id"]),
@@ -1128,6 +1188,7 @@ def _inbox_out(row: Mapping[str, Any]) -> InboxItemOut:
         created_at=as_datetime(row["created_at"]),
         shown_at=as_datetime(row["shown_at"]) if row["shown_at"] else None,
         opened_at=as_datetime(row["opened_at"]) if row["opened_at"] else None,
+        document_id=documents.get(str(row["request_id"])),
     )
 
 
@@ -1178,7 +1239,8 @@ async def list_inbox(runtime: Runtime, principal: Principal) -> list[InboxItemOu
                 )
                 row["shown_at"] = now
                 await _portal_outcome(uow, runtime, tenant, row, Outcome.DELIVERED)
-    return [_inbox_out(r) for r in rows]
+        documents = await _notice_documents(uow, tenant_id, rows)
+    return [_inbox_out(r, documents) for r in rows]
 
 
 async def open_item(runtime: Runtime, principal: Principal, item_id: UUID) -> InboxItemOut:
@@ -1219,7 +1281,7 @@ async def open_item(runtime: Runtime, principal: Principal, item_id: UUID) -> In
                 target_id=as_uuid(row["case_id"]),
                 detail={"notice": str(row["notice"]), "item": str(item_id)},
             )
-        return _inbox_out(row)
+        return _inbox_out(row, await _notice_documents(uow, tenant_id, [row]))
 
 
 # -- the service record of a case, and service by other means ---------------------------------

@@ -40,7 +40,12 @@ def notice_text(
     """A notice's text for a channel (the portal shows the email text)."""
     channels = [channel] if channel == "sms" else [channel, "email"]
     names = tuple(f"{notice}.{c}.{lang}.txt" for c in channels)
-    return render(root, slug, names, context)
+    text = render(root, slug, names, context)
+    if channel != "sms" and context.get("document_code"):
+        # Where the notice's signed PDF is, and how anyone checks it (a commission's own
+        # notice template gets the paragraph too).
+        text += "\n" + render(root, slug, (f"formal-document.{lang}.txt",), context)
+    return text
 
 
 def certificate_text(root: Path, slug: str, lang: str, context: Mapping[str, Any]) -> str:
