@@ -20,11 +20,14 @@ from typing import Any
 import pytest
 
 from arbitral.audit.services import Actor
+from arbitral.auth.domain import Role
 from arbitral.keys.x509 import NoDocumentSignerError
 from arbitral.service import documents
-from arbitral.service.domain import CERTIFICATE_KIND
+from arbitral.service import services as service
+from arbitral.service.domain import CERTIFICATE_KIND, DOCUMENT_KINDS, Notice
 from tests.cases.helpers import URL
 from tests.service.helpers import serve_by_staff
+from tests.service.test_notices import ROUND, TRIBUNAL, VIDEO
 from tests.service.test_service import filed_and_paid, notice_of_arbitration, service_of, until
 from tests.support.world import World
 
@@ -238,3 +241,75 @@ async def test_without_a_signer_the_text_notice_is_served_and_no_document_made(
         "notice_of_arbitration": 1,
         CERTIFICATE_KIND: 1,
     }
+
+
+@pytest.mark.parametrize(
+    ("notice", "own", "expected"),
+    [
+        (Notice.TRIBUNAL, TRIBUNAL, ("组庭通知书", "本通知送达之日起5日内", "仲裁委员会主任指定")),
+        (Notice.HEARING, VIDEO, ("开庭通知书", "视频开庭", VIDEO["link"], "2026年12月20日")),
+        (
+            Notice.HEARING,
+            ROUND,
+            ("开庭通知书", "网络异步审理", "异步审理：提问", "2026-12-0710:00"),
+        ),
+    ],
+    ids=["constitution", "video", "round"],
+)
+async def test_notices_of_constitution_and_hearing_are_made_from_their_variables(
+    auth_world: World,
+    tmp_path: Path,
+    notice: Notice,
+    own: dict[str, Any],
+    expected: tuple[str, ...],
+) -> None:
+    w = auth_world
+    await w.runtime.document_keys.issue_development(w.a.id, actor=OPERATOR)
+    case_id, who = await filed_and_paid(w, respondent_phone=None)
+    tenant = await w.runtime.tenants.by_id(w.a.id)
+    assert tenant is not None
+    arbitrator = w.a.users[Role.ARBITRATOR]
+    async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:
+        await uow.execute(
+            "INSERT INTO tribunal_member (id, tenant_id, case_id, user_id, role, appointed_at, "
+            "appointed_by, chosen_by) VALUES ({}, {}, {}, {}, 'sole', {}, 'tests', 'commission')",
+            uuid.uuid4(),
+            w.a.id,
+            uuid.UUID(case_id),
+            arbitrator,
+            w.runtime.clock.now(),
+        )
+        (party,) = await uow.fetch(
+            "SELECT id FROM case_party WHERE tenant_id = {} AND case_id = {} "
+            "AND side = 'respondent'",
+            w.a.id,
+            uuid.UUID(case_id),
+        )
+        (user,) = await uow.fetch(
+            "SELECT display_name FROM tenant_user WHERE tenant_id = {} AND id = {}",
+            w.a.id,
+            arbitrator,
+        )
+        request_id = await service.start(
+            uow,
+            w.runtime,
+            tenant,
+            uuid.UUID(case_id),
+            party["id"],
+            notice,
+            subject="t",
+            variables=own,
+        )
+    kind = DOCUMENT_KINDS[notice.value]
+    await documents.make(w.runtime, tenant, request_id, kind)
+    document = await one_of(w, case_id, who["respondent"], kind, str(request_id))
+    got = await w.client.get(
+        f"{URL}/{case_id}/documents/{document['id']}", headers=who["respondent"]
+    )
+    assert got.status_code == 200, got.text
+    signature, text = await pdf_text(tmp_path, got.content, "notice.pdf")
+    assert "Signature is Valid." in signature, signature
+    flat = "".join(text.split())
+    for word in (*expected, RESPONDENT_NAME, "".join(str(user["display_name"]).split())):
+        assert word in flat, (word, text[:2000])
+    assert document["verification_code"] in await text_of(w, str(request_id))
