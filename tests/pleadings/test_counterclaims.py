@@ -537,3 +537,43 @@ async def test_the_claimant_answers_the_counterclaim_within_its_period(
     )
     [shown] = await counterclaims(w, case_id, who["respondent"])
     assert shown["answer"]["answered_by"] == body["answer"]["answered_by"]
+
+
+async def test_a_paid_counterclaim_fee_is_given_back_when_the_claimant_withdraws(
+    pay_world: PayWorld,
+) -> None:
+    pw = pay_world
+    w = pw.w
+    w.runtime.clock = FakeClock()
+    case, who = await served_case(w)
+    case_id = case["id"]
+    assert (await file(w, case_id, who["respondent"])).status_code == 201
+    invoice = (
+        await w.client.get(
+            f"{URL}/{case_id}/invoice", params={"subject": "counterclaim"}, headers=who["secretary"]
+        )
+    ).json()
+    paid = await notify(
+        w,
+        signed_notify(
+            pw.sandbox.keys, out_trade_no=invoice["out_trade_no"], total_amount=invoice["total"]
+        ),
+    )
+    assert paid.status_code == 200
+    withdrawn = await w.client.post(
+        f"{URL}/{case_id}/commands",
+        json={"command": "withdraw", "reason": "已与被申请人和解"},
+        headers=who["claimant"],
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    async with w.runtime.db.transaction(tenant_id=w.a.id, readonly=True) as uow:
+        refunds = await uow.fetch(
+            "SELECT r.amount, r.kind, i.kind AS subject FROM payment_refund r "
+            "JOIN payment_invoice i ON i.tenant_id = r.tenant_id AND i.id = r.invoice_id "
+            "WHERE r.tenant_id = {} AND r.case_id = {}",
+            w.a.id,
+            uuid.UUID(case_id),
+        )
+    mine = [r for r in refunds if r["subject"] == "counterclaim"]
+    assert len(mine) == 1, refunds
+    assert f"{Decimal(str(mine[0]['amount'])):.2f}" == invoice["total"]

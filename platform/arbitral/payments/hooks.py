@@ -36,6 +36,9 @@ async def refund_on_withdrawal(uow: UnitOfWork, runtime: Runtime, event: Transit
         await services.refund_on_withdrawal(
             uow, runtime, event.tenant, event.case_id, event.from_state, by=event.actor
         )
+    await services.refund_counterclaim_on_withdrawal(
+        uow, runtime, event.tenant, event.case_id, by=event.actor
+    )
 
 
 @hooks.after("deem_withdrawn")

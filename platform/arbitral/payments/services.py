@@ -388,6 +388,34 @@ async def refund_on_withdrawal(
     )
 
 
+async def refund_counterclaim_on_withdrawal(
+    uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, case_id: UUID, by: str
+) -> UUID | None:
+    """The claimant withdrew: a counterclaim fee already paid is given back whole.
+
+    The case ends with the claim, and the counterclaim with it, unheard, through no act
+    of the respondent's; the rule sets' withdrawal refunds are for the one who withdraws.
+    """
+    invoice = await _invoice_of_case(uow, tenant.id, case_id, COUNTERCLAIM)
+    if invoice is None or invoice["status"] != InvoiceStatus.PAID:
+        return None
+    lines = _lines(invoice)
+    amount = sum((line.due for line in lines), domain.ZERO)
+    if amount <= 0:
+        return None
+    return await _request_refund(
+        uow,
+        tenant.id,
+        invoice,
+        amount,
+        {line.name: domain.money(line.due) for line in lines},
+        kind="withdrawal",
+        reason="the claimant withdrew: the counterclaim ends unheard, its fee is given back",
+        by=by,
+        now=runtime.clock.now(),
+    )
+
+
 async def _request_refund(
     uow: UnitOfWork,
     tenant_id: UUID,
