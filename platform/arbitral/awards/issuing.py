@@ -390,6 +390,7 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
         meta,
         custody.Intake(stored, "application/pdf"),
         also=record_document,
+        lock_case=case_id,
     )
     log.info("awards.issued", award_id=str(award_id), sha256=stored.sha256, pages=pages)
     return True

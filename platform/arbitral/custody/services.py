@@ -631,10 +631,14 @@ async def record_item(
     *,
     item_id: UUID | None = None,
     also: Callable[[Any, CustodyItem], Awaitable[None]] | None = None,
+    lock_case: UUID | None = None,
 ) -> tuple[CustodyItem, dict[str, Any]]:
     """Retain the stored object, then record the item, its leaf and its audit event at once.
 
     ``also`` runs in the same transaction (a resumable upload marks itself done there).
+    ``lock_case``: the case ``also`` writes to, locked first. Locks are always taken
+    case first, then the log (as every action on a case does): the other order
+    deadlocks against an action on the same case waiting for the log.
     """
     tenant_id = tenant.id
     stored = intake.stored
@@ -645,6 +649,12 @@ async def record_item(
     actor = actor_of(principal)
     submitter_id = principal.subject_id if principal.kind is not PrincipalKind.OPERATOR else None
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
+        if lock_case is not None and uow.is_postgres:
+            await uow.fetch(
+                "SELECT id FROM arb_case WHERE tenant_id = {} AND id = {} FOR UPDATE",
+                tenant_id,
+                lock_case,
+            )
         appended = await ledger.append(
             uow,
             tenant_id,

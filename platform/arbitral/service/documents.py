@@ -513,6 +513,7 @@ async def make(runtime: Runtime, tenant: TenantInfo, request_id: UUID, kind: str
             meta,
             custody.Intake(stored, "application/pdf"),
             also=record_document,
+            lock_case=case_id,
         )
     except _AlreadyMade:
         log.info("service.document_made_meanwhile", request_id=str(request_id), kind=kind)

@@ -377,8 +377,9 @@ async def start(
         now,
     )
     request = await _lock(uow, runtime, tenant_id, request_id)
-    if document_kind is not None:
+    if document_kind is not None and "document_code" in own:
         # The formal notice as a signed PDF, after commit; service never waits for it.
+        # A commission without a document signer gets none (and its notice promises none).
         await uow.enqueue(
             DOCUMENT_JOB,
             {"request_id": str(request_id), "kind": document_kind},
@@ -393,6 +394,16 @@ async def start(
     return request_id
 
 
+async def _has_document_signer(uow: UnitOfWork, tenant_id: UUID) -> bool:
+    rows = await uow.fetch(
+        "SELECT 1 AS one FROM signing_key WHERE tenant_id = {} AND purpose = {} "
+        "AND retired_at IS NULL",
+        tenant_id,
+        DOCUMENTS,
+    )
+    return bool(rows)
+
+
 async def _promise_document(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo
 ) -> dict[str, str]:
@@ -402,13 +413,7 @@ async def _promise_document(
     made (its job fails, naming the command that issues a signer), and the notice does
     not promise it.
     """
-    rows = await uow.fetch(
-        "SELECT 1 AS one FROM signing_key WHERE tenant_id = {} AND purpose = {} "
-        "AND retired_at IS NULL",
-        tenant.id,
-        DOCUMENTS,
-    )
-    if not rows:
+    if not await _has_document_signer(uow, tenant.id):
         return {}
     code = new_verification_code()
     public = f"{runtime.settings.public_url.rstrip('/')}/t/{tenant.slug}"
@@ -852,9 +857,12 @@ async def _complete(
         uow, runtime, tenant, request, basis, served_at, attempt_id, reason, by
     )
     await _keep_in_inbox(uow, tenant_id, request, now)
-    await uow.enqueue(
-        DOCUMENT_JOB, {"request_id": str(request.id), "kind": CERTIFICATE_KIND}, tenant_id=tenant_id
-    )
+    if await _has_document_signer(uow, tenant_id):
+        await uow.enqueue(
+            DOCUMENT_JOB,
+            {"request_id": str(request.id), "kind": CERTIFICATE_KIND},
+            tenant_id=tenant_id,
+        )
     data = {
         "request": str(request.id),
         "notice": request.notice,
