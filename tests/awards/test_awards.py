@@ -186,3 +186,39 @@ async def test_a_three_member_tribunal_decides_by_majority_with_a_dissent(
     assert revised.json()["status"] == "draft"
     assert revised.json()["votes"] == []
     assert (await _vote(w, award, member_1, "concur")).status_code == 409  # the old text
+
+
+def test_a_document_is_made_only_with_a_template_its_rule_set_names() -> None:
+    from arbitral.awards.domain import AwardKind, template_missing
+
+    named = ("award", "consent-award")
+    assert template_missing(AwardKind.AWARD, named, "x") is None
+    assert template_missing(AwardKind.CORRECTION, named, "x") is None
+    missing = template_missing(AwardKind.MEDIATION_STATEMENT, named, "the case type")
+    assert missing is not None
+    assert "'mediation-statement'" in missing
+
+
+async def test_issuing_is_refused_when_the_rule_set_names_no_award_template(
+    auth_world: World, monkeypatch: Any
+) -> None:
+    from dataclasses import replace
+
+    from arbitral.awards import drafting
+
+    w = auth_world
+    case, who = await ready_case(w)
+    drafted = (await _draft(w, case["id"], who["arbitrator"], **COMPLETE)).json()
+    approved = (await _vote(w, drafted, who["arbitrator"], "concur")).json()
+    assert approved["status"] == "approved"
+    real = drafting.case_type_rules
+
+    def without_award(runtime: Any, row: Any) -> Any:
+        rules = real(runtime, row)
+        return replace(rules, templates=tuple(t for t in rules.templates if t != "award"))
+
+    monkeypatch.setattr(drafting, "case_type_rules", without_award)
+    refused = await w.client.post(f"{AWARDS}/{approved['id']}/issue", headers=who["secretary"])
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["errors"][0]["rule"] == "template"
+    assert "'award'" in refused.json()["detail"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from arbitral.audit.services import Actor
 from arbitral.awards import issuing
+from arbitral.custody.cli import verify as evidence_verify
 from arbitral.documents.verify import verify_pdf_async
 from arbitral.keys.documents import trust_anchors
 from tests.awards.helpers import AWARDS, COMPLETE, awards_url, ready_case
@@ -60,6 +63,20 @@ async def test_an_award_is_issued_once_signed_and_verifiable_by_anyone(
     await w.runtime.document_keys.issue_development(w.a.id, actor=OPERATOR)
     case, who = await ready_case(w)
     case_id = case["id"]
+    async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:  # decided with the claim
+        await uow.execute(
+            "INSERT INTO case_counterclaim (id, tenant_id, case_id, claims, amount, "
+            "facts_and_reasons, sha256, status, filed_by, filed_at, paid_at) VALUES "
+            "({}, {}, {}, {}, {}, '', {}, 'standing', 'tests', {}, {})",
+            uuid.uuid4(),
+            w.a.id,
+            uuid.UUID(case_id),
+            "请求申请人赔偿名誉损失300元",
+            Decimal("300.00"),
+            "0" * 64,
+            w.runtime.clock.now(),
+            w.runtime.clock.now(),
+        )
     award = await _approved(w, case_id, who["arbitrator"])
     award = await _issued(w, award["id"], who)
     document = award["document"]
@@ -87,6 +104,24 @@ async def test_an_award_is_issued_once_signed_and_verifiable_by_anyone(
         await w.client.get(f"{AWARDS}/{award['id']}/document", headers=other)
     ).status_code == 404
 
+    # Its receipt (leaf, signed head, proof) checks out offline against the file.
+    receipt = await w.client.get(f"{AWARDS}/{award['id']}/receipt", headers=who["respondent"])
+    assert receipt.status_code == 200, receipt.text
+    keys = await w.client.get(f"/t/{w.a.slug}/.well-known/ledger-keys.json")
+    (tmp_path / "receipt.json").write_text(receipt.text)
+    (tmp_path / "keys.json").write_text(keys.text)
+    (tmp_path / "award-for-receipt.pdf").write_bytes(pdf)
+    checked_offline = CliRunner().invoke(
+        evidence_verify,
+        [
+            str(tmp_path / "award-for-receipt.pdf"),
+            str(tmp_path / "receipt.json"),
+            "--keys",
+            str(tmp_path / "keys.json"),
+        ],
+    )
+    assert checked_offline.exit_code == 0, checked_offline.output
+
     # Independent tools, and our own verifier, accept it.
     checked = await verify_pdf_async(pdf, await trust_anchors(w.runtime.db, w.a.id))
     assert checked.genuine, checked.detail
@@ -100,7 +135,14 @@ async def test_an_award_is_issued_once_signed_and_verifiable_by_anyone(
     number = (await w.client.get(f"/api/v1/cases/{case_id}", headers=who["claimant"])).json()[
         "number"
     ]
-    for expected in (number, "张三", "某某电子商务有限公司", "2,500.00", "广州"):
+    for expected in (
+        number,
+        "张三",
+        "某某电子商务有限公司",
+        "2,500.00",
+        "广州",
+        "赔偿名誉损失300元",
+    ):
         assert expected in text, (expected, text[:2000])
     fonts = _run("pdffonts", str(path)).splitlines()[2:]
     assert fonts

@@ -94,6 +94,20 @@ class AwardController(Controller):
             },
         )
 
+    @get(
+        "/{award_id:uuid}/receipt",
+        opt=require(Permission.CASES_READ),
+        summary="The issued award's receipt: its leaf in the log, a signed head, the proof",
+        description=(
+            "Check it offline with the signed PDF and the commission's log keys: "
+            "`arbitral evidence verify award.pdf receipt.json --keys ledger-keys.json`."
+        ),
+    )
+    async def receipt(self, request: AnyRequest, award_id: FromPath[UUID]) -> dict[str, Any]:
+        return await services.document_receipt(
+            request.app.state.runtime, current_principal(request), award_id
+        )
+
     @patch(
         "/{award_id:uuid}",
         opt=require(Permission.CASES_DECIDE),

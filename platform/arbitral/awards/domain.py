@@ -46,6 +46,23 @@ class AwardKind(StrEnum):
 
 # The kinds made on a settlement agreement (what its ``outcome`` asks for).
 ON_SETTLEMENT: Final = frozenset({AwardKind.CONSENT_AWARD, AwardKind.MEDIATION_STATEMENT})
+# The template each kind is made with, as a rule set's case type names it (``templates``).
+TEMPLATE_OF: Final[Mapping[AwardKind, str]] = {
+    AwardKind.AWARD: "award",
+    AwardKind.CORRECTION: "award",
+    AwardKind.CONSENT_AWARD: "consent-award",
+    AwardKind.MEDIATION_STATEMENT: "mediation-statement",
+}
+
+
+def template_missing(kind: AwardKind, named: Iterable[str], where: str) -> str | None:
+    """Why ``kind`` cannot be made under a case type naming ``named`` (None: it can)."""
+    template = TEMPLATE_OF[kind]
+    if template in set(named):
+        return None
+    return f"{where} names no {template!r} template: its documents are made only as it says"
+
+
 TITLES_ZH: Final[Mapping[AwardKind, str]] = {
     AwardKind.AWARD: "裁决书",
     AwardKind.CORRECTION: "补正裁决书",

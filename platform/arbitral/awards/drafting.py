@@ -156,6 +156,13 @@ async def assemble(
             tenant.id,
             case_id,
         )
+        # The counterclaim the tribunal decides with the claim: one whose fee was paid.
+        counterclaims = await uow.fetch(
+            "SELECT claims, amount FROM case_counterclaim WHERE tenant_id = {} AND case_id = {} "
+            "AND status = 'standing'",
+            tenant.id,
+            case_id,
+        )
     row = case.row
     claim = _claim(row)
     rules = case_type_rules(runtime, row)
@@ -167,6 +174,8 @@ async def assemble(
             "id": str(case.id),
             "number": row["number"],
             "case_type": str(row["case_type"]),
+            "rule_set": str(row["rule_set"]),
+            "rule_set_version": str(row["rule_set_version"]),
             "case_type_title": rules.title_zh,
             "filed_at": as_datetime(row["filed_at"]).isoformat(),
             "amount_claimed": f"{Decimal(str(row['amount_claimed'])):.2f}",
@@ -199,5 +208,9 @@ async def assemble(
             "served": [{"at": ref.at.isoformat(), "event": ref.command} for ref in record.service],
         },
         "fees": fee.as_json(),
+        "counterclaims": [
+            {"claims": str(c["claims"]), "amount": f"{Decimal(str(c['amount'])):.2f}"}
+            for c in counterclaims
+        ],
         "loan": assessment.as_json() if assessment is not None else None,
     }

@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+
+class TemplateNotNamed(ValueError):
+    """The case's rule set does not name the template this document is made with."""
+
+
 ROLES = {"sole": "sole", "presiding": "presiding", "member": "co"}
 # The kind of ``case_document`` each kind of award makes.
 DOCUMENT_KINDS: Final[Mapping[AwardKind, str]] = {
@@ -159,6 +164,10 @@ def build_document(
         for m in assembled["tribunal"]
     )
     claims = (doc.Claim(text=str(case["claims"]), amount=Decimal(case["amount_claimed"])),)
+    counterclaims = tuple(
+        doc.Claim(text=str(c["claims"]), amount=Decimal(c["amount"]))
+        for c in assembled.get("counterclaims", ())
+    )
     decision = tuple(doc.DecisionItem(text=i.text, amount=i.amount) for i in content.decision)
     fees = doc.Fees(
         total=content.fees.total,
@@ -210,6 +219,7 @@ def build_document(
             tribunal=tribunal,
             procedural_history=tuple(history),
             claims=claims,
+            counterclaims=counterclaims,
             facts=_paragraphs(content.facts),
             reasoning=_paragraphs(content.reasoning),
             decision=decision,
@@ -270,6 +280,15 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
     if problems:
         raise ValueError(f"award {award_id}: its text no longer parses: {problems[0].message}")
     kind = AwardKind(str(row["kind"]))
+    case_of = assembled["case"]
+    case_type = runtime.rules.get(case_of["rule_set"], case_of["rule_set_version"]).case_type(
+        case_of["case_type"]
+    )
+    missing = domain.template_missing(
+        kind, case_type.templates, f"{case_of['rule_set']}@{case_of['rule_set_version']}"
+    )
+    if missing is not None:
+        raise TemplateNotNamed(missing)
     now = runtime.clock.now()
     made_on = now.astimezone(tenant.zone).date()
     code = doc.new_verification_code()

@@ -32,6 +32,7 @@ from arbitral.cases.domain import Actor, CaseState, actors_of, is_staff
 from arbitral.db.values import as_datetime, as_optional_datetime, as_uuid
 from arbitral.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 from arbitral.identity.services import actor_of, tenant_of
+from arbitral.ledger import services as ledger
 from arbitral.settlement import domain as settlement_rules
 from arbitral.settlement import services as settlement
 from arbitral.tribunal.domain import PRESIDING, SOLE
@@ -526,6 +527,12 @@ async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) 
         kind = AwardKind(str(row["kind"]))
         if kind in domain.ON_SETTLEMENT:
             await _settlement_recorded(uow, case, row)
+        rules = drafting.case_type_rules(runtime, case.row)
+        missing = domain.template_missing(
+            kind, rules.templates, f"the rule set's case type {rules.case_type}"
+        )
+        if missing is not None:
+            raise _refused(missing, "template")
         needed = {
             AwardKind.AWARD: CaseState.READY_FOR_AWARD,
             AwardKind.CORRECTION: CaseState.AWARDED,
@@ -667,3 +674,21 @@ async def document_of(
         )
     name = f"{str(row['kind']).replace('_', '-')}-{document['verification_code']}.pdf"
     return str(document["object_key"]), name, int(document["size"])
+
+
+async def document_receipt(
+    runtime: Runtime, principal: Principal, award_id: UUID
+) -> dict[str, Any]:
+    """The issued award's receipt: its leaf in the commission's log, a signed tree head and
+    the inclusion proof (checked offline with ``arbitral evidence verify``)."""
+    tenant_id = tenant_of(principal)
+    async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
+        row, _ = await _award_and_case(uow, principal, award_id)
+        rows = await uow.fetch(
+            "SELECT leaf_index FROM case_document WHERE tenant_id = {} AND award_id = {}",
+            tenant_id,
+            award_id,
+        )
+    if row["status"] != AwardStatus.ISSUED or not rows or rows[0]["leaf_index"] is None:
+        raise NotFound("the award has no document yet")
+    return await ledger.receipt(runtime, tenant_id, int(rows[0]["leaf_index"]))
