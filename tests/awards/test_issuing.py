@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import subprocess
 import uuid
@@ -233,3 +234,69 @@ async def test_without_a_signing_key_nothing_is_issued(auth_world: World) -> Non
     assert got["status"] == "issuing"
     assert got["document"] is None
     assert await state_of(w, case["id"], who["claimant"]) == "ready_for_award"
+
+
+async def test_two_runs_at_once_render_and_sign_once(
+    auth_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = auth_world
+    await w.runtime.document_keys.issue_development(w.a.id, actor=OPERATOR)
+    case, who = await ready_case(w)
+    award = await _approved(w, case["id"], who["arbitrator"])
+    award_id = uuid.UUID(award["id"])
+    async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:
+        await uow.execute(
+            "UPDATE award SET status = 'issuing' WHERE tenant_id = {} AND id = {}",
+            w.a.id,
+            award_id,
+        )
+    tenant = await w.runtime.tenants.by_id(w.a.id)
+    assert tenant is not None
+    rendered: list[str] = []
+    real = issuing.render_pdf
+
+    def counting(document: Any, templates: Any) -> bytes:
+        rendered.append(document.verification_code)
+        return real(document, templates)
+
+    monkeypatch.setattr(issuing, "render_pdf", counting)
+    first, second = await asyncio.gather(
+        issuing.issue(w.runtime, tenant, award_id),
+        issuing.issue(w.runtime, tenant, award_id),
+        return_exceptions=True,
+    )
+    outcomes = sorted([first, second], key=repr)
+    assert True in outcomes, outcomes
+    assert any(isinstance(o, issuing.IssueInProgress) for o in outcomes), outcomes
+    assert len(rendered) == 1
+    # The retry of the run that waited finds it issued, and renders nothing.
+    assert await issuing.issue(w.runtime, tenant, award_id) is False
+    assert len(rendered) == 1
+
+
+async def test_a_failed_run_gives_the_lease_back(
+    auth_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = auth_world
+    await w.runtime.document_keys.issue_development(w.a.id, actor=OPERATOR)
+    case, who = await ready_case(w)
+    award = await _approved(w, case["id"], who["arbitrator"])
+    award_id = uuid.UUID(award["id"])
+    async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:
+        await uow.execute(
+            "UPDATE award SET status = 'issuing' WHERE tenant_id = {} AND id = {}",
+            w.a.id,
+            award_id,
+        )
+    tenant = await w.runtime.tenants.by_id(w.a.id)
+    assert tenant is not None
+    real = issuing.render_pdf
+
+    def broken(document: Any, templates: Any) -> bytes:
+        raise RuntimeError("the renderer broke")
+
+    monkeypatch.setattr(issuing, "render_pdf", broken)
+    with pytest.raises(RuntimeError, match="the renderer broke"):
+        await issuing.issue(w.runtime, tenant, award_id)
+    monkeypatch.setattr(issuing, "render_pdf", real)
+    assert await issuing.issue(w.runtime, tenant, award_id) is True  # no lease left behind

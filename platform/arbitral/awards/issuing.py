@@ -10,16 +10,18 @@ as such; the case was settled when the agreement was recorded, so it stays ``set
 (the history records ``consent_award_issued`` / ``mediation_statement_issued``), and a
 mediation statement gets no date of effect: it binds once the parties sign for it
 (Arbitration Law art. 52). The document
-row is unique per award: a second run finds it and does nothing; two runs at once both
-render, and only one commits (the other's transaction conflicts and rolls back, leaving
-at most an unreferenced object in the content-addressed store).
+row is unique per award: a second run finds it and does nothing. A run holds the award
+by a lease (:data:`LEASE`) while it renders and signs, so a second delivery of the job
+at the same time does not render it again: it is retried, and then finds it issued. A
+run that fails gives the lease back at once; one that dies leaves it to expire.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Final
@@ -47,6 +49,13 @@ if TYPE_CHECKING:
     from arbitral.tenancy.services import TenantInfo
 
 log = structlog.get_logger(__name__)
+
+
+LEASE = timedelta(minutes=2)  # rendering and signing take well under a second
+
+
+class IssueInProgress(RuntimeError):
+    """Another run of the issue job holds the award (this one is retried later)."""
 
 
 class TemplateNotNamed(ValueError):
@@ -269,6 +278,60 @@ async def issue(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
             tenant.id,
             award_id,
         )
+    if not await _take_lease(runtime, tenant, award_id):
+        return await _held(runtime, tenant, award_id)
+    try:
+        return await _issue(runtime, tenant, award_id, row, votes)
+    except BaseException:
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await _release_lease(runtime, tenant, award_id)
+        raise
+
+
+async def _take_lease(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
+    """This run holds the award for :data:`LEASE` (real time), unless another run does."""
+    now = datetime.now(UTC)
+    async with runtime.db.transaction(tenant_id=tenant.id) as uow:
+        taken = await uow.fetch(
+            "UPDATE award SET issue_lease_until = {} WHERE tenant_id = {} AND id = {} "
+            "AND status = 'issuing' AND (issue_lease_until IS NULL OR issue_lease_until < {}) "
+            "RETURNING id",
+            now + LEASE,
+            tenant.id,
+            award_id,
+            now,
+        )
+    return bool(taken)
+
+
+async def _release_lease(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> None:
+    async with runtime.db.transaction(tenant_id=tenant.id) as uow:
+        await uow.execute(
+            "UPDATE award SET issue_lease_until = NULL WHERE tenant_id = {} AND id = {} "
+            "AND status = 'issuing'",
+            tenant.id,
+            award_id,
+        )
+
+
+async def _held(runtime: Runtime, tenant: TenantInfo, award_id: UUID) -> bool:
+    """No lease: issued meanwhile (False), or another run is at it (retry later)."""
+    async with runtime.db.transaction(tenant_id=tenant.id, readonly=True) as uow:
+        rows = await uow.fetch(
+            "SELECT status FROM award WHERE tenant_id = {} AND id = {}", tenant.id, award_id
+        )
+    if rows and rows[0]["status"] == AwardStatus.ISSUED:
+        return False
+    raise IssueInProgress(f"award {award_id} is being issued by another run of the job")
+
+
+async def _issue(
+    runtime: Runtime,
+    tenant: TenantInfo,
+    award_id: UUID,
+    row: Mapping[str, Any],
+    votes: list[dict[str, Any]],
+) -> bool:
     case_id = as_uuid(row["case_id"])
     system = Principal.operator(tenant.id, "awards")
     assembled = await drafting.assemble(runtime, tenant, system, case_id)

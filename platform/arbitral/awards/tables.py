@@ -36,6 +36,8 @@ class Award(Table, tablename="award"):
     approved_at = Timestamptz(null=True, default=None)
     issue_requested_by = Varchar(length=200, null=True, default=None)
     issue_requested_at = Timestamptz(null=True, default=None)
+    # Until when one run of the issue job holds the award (renders, signs, records it).
+    issue_lease_until = Timestamptz(null=True, default=None)
     issued_at = Timestamptz(null=True, default=None)
     effective_on = Date(null=True, default=None)
     document_id = UUID(null=True, default=None)
