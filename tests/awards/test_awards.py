@@ -92,9 +92,19 @@ async def test_the_sole_arbitrator_drafts_completes_approves_and_the_secretary_i
     again = await w.client.post(f"{AWARDS}/{award['id']}/issue", headers=who["secretary"])
     assert again.status_code == 409
     commands = [e["command"] for e in await history(w, case_id, tribunal)]
-    assert {"award_drafted", "award_revised", "award_approved", "award_issue_requested"} <= set(
-        commands
-    )
+    deliberation = {
+        "award_drafted",
+        "award_revised",
+        "award_vote",
+        "award_approved",
+        "award_issue_requested",
+    }
+    assert deliberation <= set(commands)
+    assert deliberation <= {e["command"] for e in await history(w, case_id, who["secretary"])}
+    # The parties do not follow the deliberation in the case history either.
+    for party in ("claimant", "respondent"):
+        seen = {e["command"] for e in await history(w, case_id, who[party])}
+        assert not seen & deliberation, seen
 
 
 async def test_bad_drafts_are_refused_precisely(auth_world: World) -> None:

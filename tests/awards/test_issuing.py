@@ -95,6 +95,8 @@ async def test_an_award_is_issued_once_signed_and_verifiable_by_anyone(
     # The parties now see it, and download the signed PDF (audited).
     listed = await w.client.get(awards_url(case_id), headers=who["respondent"])
     assert [a["id"] for a in listed.json()] == [award["id"]]
+    assert listed.json()[0]["votes"] == []  # as the document shows it: no votes
+    assert award["votes"]  # the tribunal's view keeps them
     got = await w.client.get(f"{AWARDS}/{award['id']}/document", headers=who["respondent"])
     assert got.status_code == 200, got.text
     assert got.headers["content-type"].startswith("application/pdf")

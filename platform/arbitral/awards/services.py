@@ -13,6 +13,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID, uuid4
 
+import msgspec
+
 from arbitral.audit.services import record
 from arbitral.auth.domain import Principal
 from arbitral.awards import domain, drafting
@@ -42,6 +44,17 @@ if TYPE_CHECKING:
     from arbitral.runtime import Runtime
 
 ISSUE_JOB: Final = "awards.issue"
+
+# The deliberation stays the tribunal's: the parties see the award once issued, not its
+# drafts, revisions and votes (nor who voted how) in the case history.
+cases.tribunal_only(
+    *(f"{kind.value}_drafted" for kind in AwardKind),
+    "award_correction_drafted",
+    "award_revised",
+    "award_vote",
+    "award_approved",
+    "award_issue_requested",
+)
 MAX_REASON: Final = 5000
 # Where an award may be drafted (deliberation) and asked to be issued (ready for award).
 DRAFTING: Final = frozenset({CaseState.DELIBERATION, CaseState.READY_FOR_AWARD})
@@ -622,7 +635,15 @@ async def get_award(runtime: Runtime, principal: Principal, award_id: UUID) -> A
     tenant_id = tenant_of(principal)
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         row, case = await _award_and_case(uow, principal, award_id)
-        return await _out(uow, runtime, case, row)
+        return _as_seen_by(principal, case, await _out(uow, runtime, case, row))
+
+
+def _as_seen_by(principal: Principal, case: cases.LoadedCase, award: AwardOut) -> AwardOut:
+    """The parties see an issued award as its document shows it: not the votes (nor the
+    concurring opinions, nor the drafts' bookkeeping)."""
+    if _may_see_drafts(principal, case):
+        return award
+    return msgspec.structs.replace(award, votes=[], missing=[], drafted_by="", version=0)
 
 
 async def list_awards(runtime: Runtime, principal: Principal, case_id: UUID) -> list[AwardOut]:
@@ -639,7 +660,7 @@ async def list_awards(runtime: Runtime, principal: Principal, case_id: UUID) -> 
         visible = [
             r for r in rows if r["status"] == AwardStatus.ISSUED or _may_see_drafts(principal, case)
         ]
-        return [await _out(uow, runtime, case, r) for r in visible]
+        return [_as_seen_by(principal, case, await _out(uow, runtime, case, r)) for r in visible]
 
 
 async def document_of(

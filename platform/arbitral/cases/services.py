@@ -386,15 +386,28 @@ async def note_event(
     )
 
 
+# Events of the tribunal's deliberation (drafts, votes): the staff and the tribunal see
+# them in the history, the parties do not (other contexts add theirs at import).
+TRIBUNAL_ONLY_EVENTS: set[str] = set()
+
+
+def tribunal_only(*commands: str) -> None:
+    """History events that only the staff and the case's tribunal may read."""
+    TRIBUNAL_ONLY_EVENTS.update(commands)
+
+
 async def history(runtime: Runtime, principal: Principal, case_id: UUID) -> list[EventOut]:
     tenant_id = tenant_of(principal)
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
-        await access_case(uow, principal, case_id)
+        case = await access_case(uow, principal, case_id)
         rows = await uow.fetch(
             "SELECT * FROM case_event WHERE tenant_id = {} AND case_id = {} ORDER BY seq",
             tenant_id,
             case_id,
         )
+    actors = domain.actors_of(principal, case.participation)
+    if not actors & {domain.Actor.STAFF, domain.Actor.TRIBUNAL}:
+        rows = [r for r in rows if str(r["command"]) not in TRIBUNAL_ONLY_EVENTS]
     return [
         EventOut(
             seq=int(r["seq"]),
