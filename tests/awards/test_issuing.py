@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import subprocess
 import uuid
+import zlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,17 @@ async def test_an_award_is_issued_once_signed_and_verifiable_by_anyone(
     forged = await w.client.post(f"/t/{slug}/documents/verify", content=bytes(altered))
     assert forged.status_code == 200
     assert forged.json()["genuine"] is False
+    # Whatever the file, a verdict, never a 500: not a PDF, a mangled signature.
+    mangled = re.sub(
+        rb"/ByteRange\s*\[[^\]]*\]",
+        lambda m: b"/ByteRange [/a /b /c /d]".ljust(len(m.group(0))),
+        pdf,
+        count=1,
+    )
+    for body in (b"hello", mangled):
+        odd = await w.client.post(f"/t/{slug}/documents/verify", content=body)
+        assert odd.status_code == 200, odd.text
+        assert odd.json()["genuine"] is False
     page = await w.client.get(f"/t/{slug}/verify/{document['verification_code']}")
     assert page.status_code == 200
     assert number in page.text
@@ -302,3 +315,46 @@ async def test_a_failed_run_gives_the_lease_back(
         await issuing.issue(w.runtime, tenant, award_id)
     monkeypatch.setattr(issuing, "render_pdf", real)
     assert await issuing.issue(w.runtime, tenant, award_id) is True  # no lease left behind
+
+
+def _bomb_pdf(decoded_mib: int) -> bytes:
+    """A small PDF whose metadata stream decompresses to ``decoded_mib`` MiB of zeros."""
+    compressor = zlib.compressobj(9)
+    chunk = b"\0" * (16 << 20)
+    data = b"".join(compressor.compress(chunk) for _ in range(decoded_mib // 16))
+    data += compressor.flush()
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R/Metadata 3 0 R>>",
+        b"<</Type/Pages/Kids[]/Count 0>>",
+        b"<</Type/Metadata/Subtype/XML/Filter/FlateDecode/Length %d>>\nstream\n" % len(data)
+        + data
+        + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+async def test_a_decompression_bomb_is_checked_apart_and_found_unreadable(
+    auth_world: World,
+) -> None:
+    """A 200 KB file that decompresses to 200 MiB: checked in a process of its own (the
+    server's memory is not the file's to take), and answered, not crashed on."""
+    w = auth_world
+    bomb = _bomb_pdf(200)
+    assert len(bomb) < 1 << 20
+    answer = await w.client.post(f"/t/{w.a.slug}/documents/verify", content=bomb)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["genuine"] is False
+    assert answer.json()["reason"] in ("unsigned", "unreadable")

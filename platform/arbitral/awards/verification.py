@@ -20,7 +20,7 @@ import structlog
 
 from arbitral.db.values import as_datetime
 from arbitral.documents.model import DocumentModelError, normalize_verification_code
-from arbitral.documents.verify import verify_pdf_async
+from arbitral.documents.verify import verify_pdf_isolated
 from arbitral.errors import FieldProblem, ValidationFailed
 from arbitral.keys.documents import trust_anchors
 
@@ -155,7 +155,7 @@ async def check_pdf(runtime: Runtime, tenant: TenantInfo, pdf: bytes) -> Verdict
             errors=[FieldProblem("file", "max_size", f"at most {MAX_PDF >> 20} MiB")],
         )
     anchors = await trust_anchors(runtime.db, tenant.id)
-    checked = await verify_pdf_async(pdf, anchors)
+    checked = await verify_pdf_isolated(pdf, anchors)
     record = await _issued(runtime, tenant, "sha256", hashlib.sha256(pdf).hexdigest())
     claimed = None
     if record is None and checked.verification_code:

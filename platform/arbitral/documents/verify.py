@@ -25,7 +25,9 @@ metadata are what the file *claims*: trust them only when ``genuine``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import multiprocessing
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
@@ -34,16 +36,15 @@ from datetime import datetime
 from io import BytesIO
 from typing import Any, Final, Literal
 
+import anyio
 import anyio.to_thread
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
-from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
@@ -150,6 +151,64 @@ async def verify_pdf_async(
     )
 
 
+# Checking a file from anyone (the public verification): in a process of its own, with
+# bounded memory and time, since a PDF can hold streams that decompress a thousandfold.
+ISOLATED_MEMORY: Final = 1 << 30
+ISOLATED_SECONDS: Final = 30.0
+ISOLATED_AT_ONCE: Final = 2
+_isolated_limiter: anyio.CapacityLimiter | None = None
+
+
+def _isolated_child(connection: Any, pdf: bytes, anchors: list[bytes], memory: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    try:
+        certificates = [x509.load_der_x509_certificate(der) for der in anchors]
+        result = verify_pdf(pdf, certificates)
+    except BaseException as exc:  # MemoryError above all: the verdict is "unreadable"
+        result = Verification(False, "unreadable", f"{REASON_TEXT['unreadable']}: {exc!r}")
+    connection.send(result)
+    connection.close()
+
+
+def _verify_isolated(pdf: bytes, anchors: list[bytes]) -> Verification:
+    context = multiprocessing.get_context("spawn")
+    receiving, sending = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_isolated_child, args=(sending, pdf, anchors, ISOLATED_MEMORY), daemon=True
+    )
+    process.start()
+    sending.close()
+    try:
+        if receiving.poll(ISOLATED_SECONDS):
+            with contextlib.suppress(EOFError):
+                found: Verification = receiving.recv()
+                return found
+        return Verification(
+            False,
+            "unreadable",
+            f"{REASON_TEXT['unreadable']}: it could not be read within "
+            f"{ISOLATED_MEMORY >> 20} MiB and {ISOLATED_SECONDS:.0f} s",
+        )
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receiving.close()
+
+
+async def verify_pdf_isolated(pdf: bytes, anchors: Iterable[x509.Certificate]) -> Verification:
+    """:func:`verify_pdf` for a file from anyone: in its own process, memory and time bounded
+    (a decompression bomb is "unreadable", not the server's memory), two at a time."""
+    global _isolated_limiter
+    if _isolated_limiter is None:
+        _isolated_limiter = anyio.CapacityLimiter(ISOLATED_AT_ONCE)
+    ders = [c.public_bytes(serialization.Encoding.DER) for c in anchors]
+    async with _isolated_limiter:
+        return await anyio.to_thread.run_sync(_verify_isolated, pdf, ders)
+
+
 async def _verify(
     pdf: bytes, anchors: list[x509.Certificate], tsa_anchors: list[x509.Certificate]
 ) -> Verification:
@@ -158,8 +217,8 @@ async def _verify(
         reader = PdfFileReader(BytesIO(pdf), strict=False)
         metadata = read_metadata(reader)
         signatures = reader.embedded_signatures
-    except (PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
-        return Verification(False, "unreadable", f"{REASON_TEXT['unreadable']}: {exc}")
+    except Exception as exc:  # a malformed file is a verdict, never a crash
+        return Verification(False, "unreadable", f"{REASON_TEXT['unreadable']}: {exc!r}")
     if not signatures:
         return Verification(False, "unsigned", REASON_TEXT["unsigned"], metadata=metadata)
 
@@ -190,8 +249,8 @@ async def _verify(
                     ts_validation_context=context(ts_roots),
                     key_usage_settings=usage,
                 )
-        except (SignatureValidationError, PdfError, ValueError, KeyError) as exc:
-            return _not(found, "altered", f"signature {index + 1}: {exc}")
+        except Exception as exc:  # a malformed signature is not a genuine one
+            return _not(found, "altered", f"signature {index + 1}: {exc!r}")
         if not (status.intact and status.valid):
             return _not(found, "altered", f"signature {index + 1} does not verify")
         if not is_doc_timestamp and not status.trusted:
