@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arbitral.audit.services import Actor
 from tests.awards.helpers import AWARDS, COMPLETE, awards_url, ready_case, three_member_case
 from tests.hearings.helpers import constituted_case, history
 from tests.support.world import World
@@ -86,6 +87,13 @@ async def test_the_sole_arbitrator_drafts_completes_approves_and_the_secretary_i
     # The tribunal does not issue; the secretary does, and a job makes the document.
     refused = await w.client.post(f"{AWARDS}/{award['id']}/issue", headers=tribunal)
     assert refused.status_code in (403, 404)
+    unsigned = await w.client.post(f"{AWARDS}/{award['id']}/issue", headers=who["secretary"])
+    assert unsigned.status_code == 409, unsigned.text  # no document signer yet
+    assert unsigned.json()["errors"][0]["rule"] == "document_signer"
+    assert "issue-document-signer" in unsigned.json()["detail"]
+    await w.runtime.document_keys.issue_development(
+        w.a.id, actor=Actor(kind="operator", id="tests")
+    )
     issuing = await w.client.post(f"{AWARDS}/{award['id']}/issue", headers=who["secretary"])
     assert issuing.status_code == 202, issuing.text
     assert issuing.json()["status"] in ("issuing", "issued")
@@ -217,6 +225,9 @@ async def test_issuing_is_refused_when_the_rule_set_names_no_award_template(
     from arbitral.awards import drafting
 
     w = auth_world
+    await w.runtime.document_keys.issue_development(
+        w.a.id, actor=Actor(kind="operator", id="tests")
+    )
     case, who = await ready_case(w)
     drafted = (await _draft(w, case["id"], who["arbitrator"], **COMPLETE)).json()
     approved = (await _vote(w, drafted, who["arbitrator"], "concur")).json()

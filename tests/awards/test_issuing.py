@@ -8,6 +8,7 @@ import re
 import subprocess
 import uuid
 import zlib
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -358,3 +359,25 @@ async def test_a_decompression_bomb_is_checked_apart_and_found_unreadable(
     assert answer.status_code == 200, answer.text
     assert answer.json()["genuine"] is False
     assert answer.json()["reason"] in ("unsigned", "unreadable")
+
+
+async def test_an_issue_whose_job_gave_up_is_asked_for_again(auth_world: World) -> None:
+    """The job failed every time (or the case was suspended while it was queued): once the
+    award has sat in issuing for a while with no run holding it, the secretary asks again."""
+    w = auth_world
+    await w.runtime.document_keys.issue_development(w.a.id, actor=OPERATOR)
+    case, who = await ready_case(w)
+    award = await _approved(w, case["id"], who["arbitrator"])
+    stale = w.runtime.clock.now() - timedelta(minutes=10)
+    async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:  # as a dead job leaves it
+        await uow.execute(
+            "UPDATE award SET status = 'issuing', issue_requested_at = {} "
+            "WHERE tenant_id = {} AND id = {}",
+            stale,
+            w.a.id,
+            uuid.UUID(award["id"]),
+        )
+    issued = await _issued(w, award["id"], who)
+    assert issued["document"] is not None
+    again = await w.client.post(f"{AWARDS}/{award['id']}/issue", headers=who["secretary"])
+    assert again.status_code == 409  # issued: nothing to ask for

@@ -16,7 +16,7 @@ log = structlog.get_logger(__name__)
 
 # Rendering and signing take a fraction of a second; a missing signing key or a broken
 # template fails every time, so a few retries, then the dead-letter queue reports it.
-@job(ISSUE_JOB, max_retries=6, min_backoff_ms=1000, max_backoff_ms=30_000)
+@job(ISSUE_JOB, max_retries=8, min_backoff_ms=1000, max_backoff_ms=30_000)
 async def issue_award(ctx: JobContext, award_id: str) -> None:
     tenant_id = ctx.tenant_id
     if tenant_id is None:

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-LEASE = timedelta(minutes=2)  # rendering and signing take well under a second
+LEASE = timedelta(seconds=45)  # rendering and signing take well under a second
 
 
 class IssueInProgress(RuntimeError):

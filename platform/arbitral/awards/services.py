@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID, uuid4
 
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from arbitral.runtime import Runtime
 
 ISSUE_JOB: Final = "awards.issue"
+# An issue request may be made again once this long has passed with no document (the
+# job gave up: a failure every time, or the case suspended while it was queued).
+REISSUE_AFTER: Final = timedelta(minutes=5)
 
 # The deliberation stays the tribunal's: the parties see the award once issued, not its
 # drafts, revisions and votes (nor who voted how) in the case history.
@@ -522,8 +525,18 @@ async def vote(runtime: Runtime, principal: Principal, award_id: UUID, data: Vot
 
 
 async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) -> AwardOut:
-    """The secretary asks for an approved award to be issued: a job makes the document."""
+    """The secretary asks for an approved award to be issued: a job makes the document.
+
+    Asked again for an award still ``issuing`` whose job gave up (a failure every time,
+    the case suspended meanwhile) and that no run holds now, the job is queued again.
+    """
     tenant = await cases.tenant_or_404(runtime, principal)
+    if await runtime.document_keys.info(tenant.id) is None:
+        raise _refused(
+            "the commission has no document signer: run arbitral keys issue-document-signer "
+            f"(development) or import-document-signer --tenant {tenant.slug} first",
+            "document_signer",
+        )
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
         row, case = await _award_and_case(uow, principal, award_id, lock=True)
         if not is_staff(principal):
@@ -531,7 +544,15 @@ async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) 
                 "the commission's secretary issues awards",
                 errors=[FieldProblem("$", "staff", "log in as a secretary of the commission")],
             )
-        if row["status"] != AwardStatus.APPROVED:
+        now = datetime.now(UTC)
+        lease = as_optional_datetime(row["issue_lease_until"])
+        asked = as_optional_datetime(row["issue_requested_at"])
+        again = (
+            row["status"] == AwardStatus.ISSUING
+            and (lease is None or lease < now)
+            and (asked is None or asked < runtime.clock.now() - REISSUE_AFTER)
+        )
+        if row["status"] != AwardStatus.APPROVED and not again:
             raise _refused(
                 f"only an approved award is issued; this one is {row['status']}",
                 "award_status",
