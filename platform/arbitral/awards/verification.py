@@ -12,8 +12,8 @@ file's hash.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -57,6 +57,8 @@ class IssuedDocument:
     sha256: str
     size: int
     pages: int
+    signed_at: datetime = field(default=datetime.min.replace(tzinfo=UTC), compare=False)
+    """When the commission signed it (what its certificate is checked at; not shown)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -112,7 +114,8 @@ async def _issued(
     assert column in ("verification_code", "sha256")
     async with runtime.db.transaction(tenant_id=tenant.id, readonly=True) as uow:
         rows = await uow.fetch(
-            "SELECT d.kind, d.verification_code, d.sha256, d.size, d.pages, d.issued_at, c.number "  # noqa: S608 (column is one of two constants)
+            "SELECT d.kind, d.verification_code, d.sha256, d.size, d.pages, d.issued_at, "  # noqa: S608 (column is one of two constants)
+            "d.signed_at, c.number "
             "FROM case_document d JOIN arb_case c "
             "ON c.tenant_id = d.tenant_id AND c.id = d.case_id "
             f"WHERE d.tenant_id = {{}} AND d.{column} = {{}}",
@@ -133,6 +136,7 @@ async def _issued(
         sha256=str(row["sha256"]),
         size=int(row["size"]),
         pages=int(row["pages"]),
+        signed_at=as_datetime(row["signed_at"]),
     )
 
 
@@ -155,8 +159,12 @@ async def check_pdf(runtime: Runtime, tenant: TenantInfo, pdf: bytes) -> Verdict
             errors=[FieldProblem("file", "max_size", f"at most {MAX_PDF >> 20} MiB")],
         )
     anchors = await trust_anchors(runtime.db, tenant.id)
-    checked = await verify_pdf_isolated(pdf, anchors)
     record = await _issued(runtime, tenant, "sha256", hashlib.sha256(pdf).hexdigest())
+    # A document the commission issued is checked as of when it signed it: its
+    # certificate may have expired since, the document stays genuine.
+    checked = await verify_pdf_isolated(
+        pdf, anchors, moment=record.signed_at if record is not None else None
+    )
     claimed = None
     if record is None and checked.verification_code:
         try:

@@ -130,13 +130,18 @@ def verify_pdf(
     anchors: Iterable[x509.Certificate],
     *,
     tsa_anchors: Iterable[x509.Certificate] = (),
+    moment: datetime | None = None,
 ) -> Verification:
     """Verify ``pdf`` against the commission's ``anchors`` (CPU-bound; no network).
+
+    ``moment``: when the certificates must have been valid (default: now, or the
+    signature's trusted timestamp). The commission's record of when it signed a
+    document it issued is such a moment: its certificate may have expired since.
 
     Not from a running event loop (pyHanko's validation is a coroutine run
     here): there, await :func:`verify_pdf_async`.
     """
-    return asyncio.run(_verify(pdf, list(anchors), list(tsa_anchors)))
+    return asyncio.run(_verify(pdf, list(anchors), list(tsa_anchors), moment))
 
 
 async def verify_pdf_async(
@@ -159,24 +164,28 @@ ISOLATED_AT_ONCE: Final = 2
 _isolated_limiter: anyio.CapacityLimiter | None = None
 
 
-def _isolated_child(connection: Any, pdf: bytes, anchors: list[bytes], memory: int) -> None:
+def _isolated_child(
+    connection: Any, pdf: bytes, anchors: list[bytes], memory: int, moment: datetime | None
+) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     try:
         certificates = [x509.load_der_x509_certificate(der) for der in anchors]
-        result = verify_pdf(pdf, certificates)
+        result = verify_pdf(pdf, certificates, moment=moment)
     except BaseException as exc:  # MemoryError above all: the verdict is "unreadable"
         result = Verification(False, "unreadable", f"{REASON_TEXT['unreadable']}: {exc!r}")
     connection.send(result)
     connection.close()
 
 
-def _verify_isolated(pdf: bytes, anchors: list[bytes]) -> Verification:
+def _verify_isolated(pdf: bytes, anchors: list[bytes], moment: datetime | None) -> Verification:
     context = multiprocessing.get_context("spawn")
     receiving, sending = context.Pipe(duplex=False)
     process = context.Process(
-        target=_isolated_child, args=(sending, pdf, anchors, ISOLATED_MEMORY), daemon=True
+        target=_isolated_child,
+        args=(sending, pdf, anchors, ISOLATED_MEMORY, moment),
+        daemon=True,
     )
     process.start()
     sending.close()
@@ -198,7 +207,9 @@ def _verify_isolated(pdf: bytes, anchors: list[bytes]) -> Verification:
         receiving.close()
 
 
-async def verify_pdf_isolated(pdf: bytes, anchors: Iterable[x509.Certificate]) -> Verification:
+async def verify_pdf_isolated(
+    pdf: bytes, anchors: Iterable[x509.Certificate], *, moment: datetime | None = None
+) -> Verification:
     """:func:`verify_pdf` for a file from anyone: in its own process, memory and time bounded
     (a decompression bomb is "unreadable", not the server's memory), two at a time."""
     global _isolated_limiter
@@ -206,11 +217,14 @@ async def verify_pdf_isolated(pdf: bytes, anchors: Iterable[x509.Certificate]) -
         _isolated_limiter = anyio.CapacityLimiter(ISOLATED_AT_ONCE)
     ders = [c.public_bytes(serialization.Encoding.DER) for c in anchors]
     async with _isolated_limiter:
-        return await anyio.to_thread.run_sync(_verify_isolated, pdf, ders)
+        return await anyio.to_thread.run_sync(_verify_isolated, pdf, ders, moment)
 
 
 async def _verify(
-    pdf: bytes, anchors: list[x509.Certificate], tsa_anchors: list[x509.Certificate]
+    pdf: bytes,
+    anchors: list[x509.Certificate],
+    tsa_anchors: list[x509.Certificate],
+    moment: datetime | None = None,
 ) -> Verification:
     roots = [_asn1(c) for c in anchors]
     try:
@@ -227,6 +241,7 @@ async def _verify(
             trust_roots=[*roots, *extra],
             allow_fetching=False,
             revocation_mode="soft-fail",
+            moment=moment,
         )
 
     ts_roots = [_asn1(c) for c in tsa_anchors]
