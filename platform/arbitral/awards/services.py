@@ -531,18 +531,20 @@ async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) 
     the case suspended meanwhile) and that no run holds now, the job is queued again.
     """
     tenant = await cases.tenant_or_404(runtime, principal)
-    if await runtime.document_keys.info(tenant.id) is None:
-        raise _refused(
-            "the commission has no document signer: run arbitral keys issue-document-signer "
-            f"(development) or import-document-signer --tenant {tenant.slug} first",
-            "document_signer",
-        )
+    signer = await runtime.document_keys.info(tenant.id)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
         row, case = await _award_and_case(uow, principal, award_id, lock=True)
         if not is_staff(principal):
             raise Forbidden(
                 "the commission's secretary issues awards",
                 errors=[FieldProblem("$", "staff", "log in as a secretary of the commission")],
+            )
+        if signer is None:
+            raise _refused(
+                "the commission has no document signer: run arbitral keys "
+                f"issue-document-signer (development) or import-document-signer --tenant "
+                f"{tenant.slug} first",
+                "document_signer",
             )
         now = datetime.now(UTC)
         lease = as_optional_datetime(row["issue_lease_until"])
