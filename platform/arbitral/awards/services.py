@@ -531,7 +531,7 @@ async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) 
     the case suspended meanwhile) and that no run holds now, the job is queued again.
     """
     tenant = await cases.tenant_or_404(runtime, principal)
-    signer = await runtime.document_keys.info(tenant.id)
+    signer = await runtime.document_keys.has_signer(tenant.id)
     async with runtime.db.transaction(tenant_id=tenant.id) as uow:
         row, case = await _award_and_case(uow, principal, award_id, lock=True)
         if not is_staff(principal):
@@ -539,7 +539,7 @@ async def request_issue(runtime: Runtime, principal: Principal, award_id: UUID) 
                 "the commission's secretary issues awards",
                 errors=[FieldProblem("$", "staff", "log in as a secretary of the commission")],
             )
-        if signer is None:
+        if not signer:
             raise _refused(
                 "the commission has no document signer: run arbitral keys "
                 f"issue-document-signer (development) or import-document-signer --tenant "

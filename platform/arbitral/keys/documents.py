@@ -204,6 +204,11 @@ class DocumentKeys:
                     )
             return await self.issue_development(tenant_id, actor=actor)
 
+    async def has_signer(self, tenant_id: UUID) -> bool:
+        """Whether the tenant has an active document signer (one query, no certificates)."""
+        async with self._unit(tenant_id, readonly=True) as uow:
+            return await _active(uow, tenant_id, DOCUMENTS) is not None
+
     async def info(self, tenant_id: UUID) -> DocumentSignerInfo | None:
         """The active signer's certificate, or None."""
         async with self._unit(tenant_id, readonly=True) as uow:

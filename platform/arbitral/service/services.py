@@ -38,7 +38,6 @@ from arbitral.documents.model import new_verification_code
 from arbitral.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from arbitral.identity.domain import mask_destination
 from arbitral.identity.services import actor_of, tenant_of
-from arbitral.keys.x509 import DOCUMENTS
 from arbitral.ledger import services as ledger
 from arbitral.notify.domain import language_of
 from arbitral.notify.services import queue_message
@@ -394,16 +393,6 @@ async def start(
     return request_id
 
 
-async def _has_document_signer(uow: UnitOfWork, tenant_id: UUID) -> bool:
-    rows = await uow.fetch(
-        "SELECT 1 AS one FROM signing_key WHERE tenant_id = {} AND purpose = {} "
-        "AND retired_at IS NULL",
-        tenant_id,
-        DOCUMENTS,
-    )
-    return bool(rows)
-
-
 async def _promise_document(
     uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo
 ) -> dict[str, str]:
@@ -413,7 +402,7 @@ async def _promise_document(
     made (its job fails, naming the command that issues a signer), and the notice does
     not promise it.
     """
-    if not await _has_document_signer(uow, tenant.id):
+    if not await runtime.document_keys.has_signer(tenant.id):
         return {}
     code = new_verification_code()
     public = f"{runtime.settings.public_url.rstrip('/')}/t/{tenant.slug}"
@@ -857,7 +846,7 @@ async def _complete(
         uow, runtime, tenant, request, basis, served_at, attempt_id, reason, by
     )
     await _keep_in_inbox(uow, tenant_id, request, now)
-    if await _has_document_signer(uow, tenant_id):
+    if await runtime.document_keys.has_signer(tenant_id):
         await uow.enqueue(
             DOCUMENT_JOB,
             {"request_id": str(request.id), "kind": CERTIFICATE_KIND},
