@@ -25,6 +25,7 @@ TABLE_MODULES = [
     "arbitral.hearings.tables",
     "arbitral.settlement.tables",
     "arbitral.awards.tables",
+    "arbitral.batches.tables",
 ]
 
 APP_CONFIG = AppConfig(
