@@ -51,6 +51,7 @@ from arbitral.settlement.controllers import SettlementController
 from arbitral.storage.controllers import storage_routes
 from arbitral.tribunal.controllers import ArbitratorController, TribunalController
 from arbitral.web import EXCEPTION_HANDLERS, RejectNulMiddleware, RequestContextMiddleware
+from arbitral.webhooks.controllers import WebhookEndpointController
 
 log = structlog.get_logger(__name__)
 
@@ -161,6 +162,7 @@ def create_app(
             WitnessController,
             PublicLedgerController,
             PlatformController,
+            WebhookEndpointController,
         ],
         middleware=[AuthenticationMiddleware],
         guards=[authorize],

@@ -26,6 +26,7 @@ TABLE_MODULES = [
     "arbitral.settlement.tables",
     "arbitral.awards.tables",
     "arbitral.batches.tables",
+    "arbitral.webhooks.tables",
 ]
 
 APP_CONFIG = AppConfig(

@@ -214,6 +214,9 @@ class Settings:
     payment: PaymentConfig | None = None
     # An RFC 3161 timestamp authority for document signatures (None: PAdES B-B, no network).
     tsa_url: str | None = None
+    # Development and tests only: webhooks may go to http://127.0.0.1 / localhost and to
+    # private or loopback addresses (arbitral.webhooks refuses both otherwise: SSRF).
+    insecure_webhooks: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -345,6 +348,7 @@ class Settings:
                 f"{PREFIX}PAYMENT_URL", env.get(f"{PREFIX}PAYMENT_URL") or "none"
             ),
             tsa_url=tsa_url,
+            insecure_webhooks=_bool(env, f"{PREFIX}INSECURE_WEBHOOKS"),
         )
 
 
@@ -375,6 +379,7 @@ KNOWN_VARIABLES = frozenset(
         "SMS_URL",
         "TEMPLATES_DIR",
         "TSA_URL",
+        "INSECURE_WEBHOOKS",
     )
 )
 
@@ -399,6 +404,15 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maxim
     if not minimum <= value <= maximum:
         raise ConfigError(name, f"must be between {minimum} and {maximum}, got {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in {"", "0", "false", "no", "off"}:
+        return False
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    raise ConfigError(name, f"must be 1 or 0 (true or false), got {raw!r}")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:

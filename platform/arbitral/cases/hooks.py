@@ -31,6 +31,7 @@ HOOK_MODULES: list[str] = [
     "arbitral.pleadings.hooks",
     "arbitral.hearings.hooks",
     "arbitral.service.hooks",
+    "arbitral.webhooks.hooks",
 ]
 
 

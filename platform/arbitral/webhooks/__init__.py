@@ -1,0 +1,1 @@
+"""Signed webhooks to API clients (lenders): endpoints, events, deliveries, a stand-in receiver."""
