@@ -22,6 +22,7 @@ from arbitral.auth.otp_controllers import OtpController
 from arbitral.auth.platform_controllers import PlatformController
 from arbitral.awards.controllers import AwardController, CaseAwardsController
 from arbitral.awards.public_controllers import VerificationController
+from arbitral.batches.reconciliation_controllers import BatchReconciliationController
 from arbitral.cases.controllers import CaseController, DueProcessController, ExhibitController
 from arbitral.custody.controllers import CustodyController
 from arbitral.custody.record_controllers import CustodyRecordController
@@ -163,6 +164,7 @@ def create_app(
             PublicLedgerController,
             PlatformController,
             WebhookEndpointController,
+            BatchReconciliationController,
         ],
         middleware=[AuthenticationMiddleware],
         guards=[authorize],

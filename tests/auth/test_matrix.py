@@ -25,6 +25,7 @@ from tests.awards.helpers import award_of
 from tests.cases.helpers import case_of
 from tests.custody.test_inspect import make_pdf
 from tests.custody.test_records import ed25519_key, record_of
+from tests.fairness.builder import Book
 from tests.service.helpers import case_document_of, inbox_item_of
 from tests.settlement.helpers import hearing_and_settlement_of
 from tests.support.world import PASSWORD, Tenant, World
@@ -196,6 +197,10 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
     upload = await uploads.create(
         runtime, operator, uploads.UploadCreate("录音.wav", "录音", size=1 << 20, sha256="a" * 64)
     )
+    book = Book(runtime, tenant.id)
+    batch_id = await book.batch(client_id=tenant.clients[ClientKind.LENDER][0])
+    lender = f"LENDER-{tenant.slug}"
+    await book.case(lender=lender, state="awarded", awarded=[("1.00", "respondent")])
     return {
         "upload_id": str(upload.id),
         "number": "1",
@@ -214,6 +219,8 @@ async def objects_of(w: World, tenant: Tenant) -> dict[str, str]:
         "membership_id": str(membership),
         "power_id": str(power.id),
         "client_id": tenant.clients[ClientKind.LENDER][0],
+        "batch_id": str(batch_id),
+        "id_number": lender,
     }
 
 
