@@ -80,7 +80,10 @@ async def populate(runtime: Runtime, slug: str, host: str) -> Tenant:
         tenant.users[role] = user.id
         tenant.emails[role] = email
     for kind, scopes in (
-        (ClientKind.LENDER, ["tenant:read", "cases:file", "batches:submit"]),
+        (
+            ClientKind.LENDER,
+            ["tenant:read", "cases:file", "cases:read", "batches:submit", "evidence:submit"],
+        ),
         (ClientKind.TRADING_PLATFORM, ["tenant:read", "evidence:submit"]),
         (ClientKind.COURT, ["tenant:read", "court:packages"]),
     ):
