@@ -22,6 +22,7 @@ from arbitral.auth.otp_controllers import OtpController
 from arbitral.auth.platform_controllers import PlatformController
 from arbitral.awards.controllers import AwardController, CaseAwardsController
 from arbitral.awards.public_controllers import VerificationController
+from arbitral.batches.bundle_controllers import BundleController
 from arbitral.batches.controllers import BatchController
 from arbitral.batches.reconciliation_controllers import BatchReconciliationController
 from arbitral.cases.controllers import CaseController, DueProcessController, ExhibitController
@@ -143,6 +144,7 @@ def create_app(
             CustodyController,
             CustodyRecordController,
             CustodyUploadController,
+            BundleController,
             BatchController,
             CaseController,
             DueProcessController,

@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import hashlib
 import itertools
 import lzma
 import os
@@ -80,7 +81,7 @@ import tempfile
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1547,9 +1548,12 @@ def _verify_zip(
     trail: tuple[str, ...],
     level: int,
     context: _Context,
+    collect: Callable[[BundleEntry], None] | None = None,
 ) -> dict[str, Any]:
     """Checks every entry from the directory, then decompresses each in turn; an archive's
-    files are inspected as files, an Office document's parts only decompressed."""
+    files are inspected as files, an Office document's parts only decompressed. With
+    ``collect`` (a bundle), each file's verdict is handed to it instead of its refusal
+    being raised (see :func:`inspect_bundle`)."""
     limits = context.limits
     archive = kind is ZIP
     if archive:
@@ -1620,11 +1624,139 @@ def _verify_zip(
             for _ in output:
                 pass
             continue
+        if collect is not None:
+            collect(_bundle_entry(output, entry, path, level, context))
+            continue
         stream = _StreamSource(output)
         if stream.head and not _is_debris(entry.name, stream.head):
             _inspect(stream, entry.name, path, level + 1, context)
         stream.drain()
     return {"entries": files, "uncompressed": total}
+
+
+@dataclass(frozen=True)
+class BundleEntry:
+    """One file of a bundle: its path in the archive, its size and SHA-256 (of all its
+    bytes, hashed while they were inspected), and what it is (``detected``) or why it is
+    refused on its own (``error``); ``skipped`` for platform debris (``.DS_Store``...)."""
+
+    name: str
+    info: zipfile.ZipInfo = field(hash=False, compare=False)
+    size: int
+    sha256: str
+    detected: Detected | None = None
+    error: InspectionError | None = None
+    skipped: bool = False
+
+
+class _Hashed:
+    """An entry's decompressed chunks, hashed and counted as they pass. A refusal raised
+    by the chunks themselves (the container's: a forged size, a bad CRC, the budget) is
+    marked, so that it is not mistaken for one about the entry's content."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.failed = False
+
+    def __iter__(self) -> _Hashed:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            chunk = next(self._chunks)
+        except InspectionError:
+            self.failed = True
+            raise
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+
+def _bundle_entry(
+    output: Iterator[bytes],
+    entry: _ZipEntry,
+    path: tuple[str, ...],
+    level: int,
+    context: _Context,
+) -> BundleEntry:
+    """Inspect one file of a bundle as a single upload of it would be (one level deeper,
+    under the bundle's budget). A refusal about its content is the entry's own; one about
+    the archive (its structure, its limits, an ``archive_*`` rule at any depth) is raised."""
+    hashed = _Hashed(output)
+    stream = _StreamSource(hashed)
+    detected: Detected | None = None
+    error: InspectionError | None = None
+    skipped = False
+    try:
+        if not stream.head:
+            error = InspectionError("empty", f"{_subject(path)} is empty (0 bytes)", entry=path)
+        elif _is_debris(entry.name, stream.head):
+            skipped = True
+        else:
+            detected = _inspect(stream, entry.name, path, level + 1, context)
+    except InspectionError as exc:
+        if hashed.failed or exc.rule.startswith("archive_"):
+            raise
+        error = exc
+    stream.drain()
+    return BundleEntry(
+        name=entry.name,
+        info=entry.info,
+        size=hashed.size,
+        sha256=hashed.digest.hexdigest(),
+        detected=detected,
+        error=error,
+        skipped=skipped,
+    )
+
+
+def inspect_bundle(
+    path: Path,
+    *,
+    allowed: Collection[str],
+    limits: ArchiveLimits = ArchiveLimits(),
+    spool_dir: Path | None = None,
+) -> list[BundleEntry]:
+    """The files of a bundle (a ZIP archive sent to be taken in file by file), each with
+    its verdict, or :class:`InspectionError` when the bundle as a whole is refused.
+
+    The archive gets every check an uploaded ZIP gets (its directory, entry names and
+    duplicates, encryption, links, methods, declared sizes and ratios, the entry count,
+    the byte budget, nesting), and every file is really decompressed under the budget and
+    inspected as an upload of it would be. What breaks those (rule ``corrupt`` for the
+    archive's own structure, or any ``archive_*`` rule) refuses the bundle; what is wrong
+    with one file's content (``type_*``, ``corrupt``, ``encrypted``, ``empty``) is that
+    entry's ``error``, and the others stand. Directories are not listed. The bundle itself
+    need not be an allowed type: it is a way of sending files, not evidence.
+    """
+    context = _Context(limits=limits, allowed=frozenset(allowed), spool_dir=spool_dir)
+    entries: list[BundleEntry] = []
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise InspectionError("empty", "the bundle is empty (0 bytes)")
+        source = _FileSource(f, size)
+        found = _sniff(source.head)
+        kind = found[0] if found is not None else None
+        directory: _ZipDirectory | None = None
+        if kind in _ZIP_BASED:
+            directory = _zip_directory(source, (), context)
+            kind = _zip_classify(source, directory, ())
+        if kind is None:
+            raise InspectionError(
+                "type_unknown",
+                "a bundle must be a ZIP archive; this is of no known type (it begins with "
+                f"the bytes {source.head[:8].hex(' ')})",
+            )
+        if kind is not ZIP or directory is None:
+            raise InspectionError(
+                "type_not_allowed",
+                f"a bundle must be a ZIP archive; this is {kind.description} ({kind.media_type})",
+            )
+        _verify_zip(source, directory, ZIP, (), 0, context, collect=entries.append)
+    return entries
 
 
 class _Decompressor(Protocol):

@@ -640,6 +640,25 @@ async def record_item(
     case first, then the log (as every action on a case does): the other order
     deadlocks against an action on the same case waiting for the log.
     """
+    item = await enter_item(
+        runtime, principal, tenant, meta, intake, item_id=item_id, also=also, lock_case=lock_case
+    )
+    return item, await ledger.receipt(runtime, tenant.id, item.leaf_index)
+
+
+async def enter_item(
+    runtime: Runtime,
+    principal: Principal,
+    tenant: TenantInfo,
+    meta: UploadMeta,
+    intake: Intake,
+    *,
+    item_id: UUID | None = None,
+    also: Callable[[Any, CustodyItem], Awaitable[None]] | None = None,
+    lock_case: UUID | None = None,
+) -> CustodyItem:
+    """:func:`record_item` without the receipt: a bundle of thousands of files would
+    otherwise sign a tree head per file (each receipt is one request away later)."""
     tenant_id = tenant.id
     stored = intake.stored
     size, sha256 = stored.size, stored.sha256
@@ -727,7 +746,7 @@ async def record_item(
             },
         )
     log.info("custody.received", tenant_id=str(tenant_id), sha256=sha256, size=size)
-    return item, await ledger.receipt(runtime, tenant_id, appended.leaf_index)
+    return item
 
 
 STAFF = frozenset({Role.COMMISSION_ADMIN, Role.SECRETARY})
