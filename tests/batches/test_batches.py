@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from typing import Any
 
@@ -122,11 +123,29 @@ async def test_the_same_key_returns_the_first_batch_and_new_keys_find_duplicates
 ) -> None:
     w = auth_world
     headers = await lender(w)
+    hook = await w.client.put(
+        "/api/v1/webhooks/endpoint",
+        json={"url": "https://hooks.lender.example/arbitral"},
+        headers=headers,
+    )
+    assert hook.status_code in (200, 201), hook.text
     proof = await evidence(w, headers, "two")
     content = jsonl([row(w.a, n, proof) for n in (11, 12)])
     key = str(uuid.uuid4())
     first = await submit(w, headers, content, 2, key=key)
     assert first["counts"]["created"] == 2
+    # The lender's system is told, by a signed webhook, once.
+    async with w.runtime.db.transaction(tenant_id=w.a.id, readonly=True) as uow:
+        told = await uow.fetch(
+            "SELECT payload FROM webhook_delivery WHERE tenant_id = {} AND event_type = {}",
+            w.a.id,
+            "batch.completed",
+        )
+    payloads = [
+        json.loads(t["payload"]) if isinstance(t["payload"], str) else t["payload"] for t in told
+    ]
+    mine = [p for p in payloads if json.dumps(p).find(first["id"]) >= 0]
+    assert len(mine) == 1, payloads
     cases = await _count(w, "SELECT COUNT(*) AS n FROM arb_case WHERE tenant_id = {}", w.a.id)
 
     again = await create(w, headers, 2, key=key)

@@ -648,14 +648,26 @@ async def _fail(
 ) -> None:
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
         now = uow.now()
-        await uow.execute(
+        failed = await uow.fetch(
             "UPDATE claim_batch SET state = 'failed', problems = {}, finished_at = {}, "
-            "updated_at = {}, lease_until = NULL WHERE tenant_id = {} AND id = {}",
+            "updated_at = {}, lease_until = NULL WHERE tenant_id = {} AND id = {} "
+            "AND state = 'processing' RETURNING *",
             json.dumps([msgspec.to_builtins(p) for p in problems], ensure_ascii=False),
             now,
             now,
             tenant_id,
             row["id"],
+        )
+        if not failed:
+            return
+        await _tell_lender(
+            uow,
+            failed[0],
+            {
+                "batch_id": str(row["id"]),
+                "problems": [msgspec.to_builtins(p) for p in problems],
+                "finished_at": now.isoformat(),
+            },
         )
         await record(
             uow,
@@ -883,8 +895,25 @@ async def _finish(runtime: Runtime, filer: bulk.BatchFiler) -> None:
             target_id=filer.batch_id,
             detail=summary,
         )
+        await _tell_lender(uow, row, summary)
         for fn in _on_done:
             await fn(uow, runtime, filer.tenant, row)
+
+
+async def _tell_lender(uow: UnitOfWork, row: Mapping[str, Any], summary: Mapping[str, Any]) -> None:
+    """The lender's system hears that its batch is done or failed (a signed webhook)."""
+    if row["client_id"] is None:
+        return
+    from arbitral.webhooks import services as webhooks
+
+    await webhooks.notify(
+        uow,
+        as_uuid(row["tenant_id"]),
+        str(row["client_id"]),
+        "batch.completed",
+        {"state": str(row["state"]), "idempotency_key": str(row["idempotency_key"]), **summary},
+        key=str(row["id"]),
+    )
 
 
 # -- the per-row report ----------------------------------------------------------------------
