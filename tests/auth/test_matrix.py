@@ -127,6 +127,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/cases/{case_id:uuid}/tribunal/members/{user_id:uuid}/release"): {
         "reason": "自行回避"
     },
+    ("PUT", "/api/v1/webhooks/endpoint"): {"url": "https://hooks.lender.example/arbitral"},
 }
 
 

@@ -58,6 +58,8 @@ class Receiver:
     output: IO[str] | None = None
     clock: Callable[[], float] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    # Each request as received (headers, raw body), in the order of ``events``.
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
@@ -96,6 +98,7 @@ class Receiver:
                     self._seen.add(str(line["id"]))
                     status = 204
             self.events.append(line)
+            self.requests.append((dict(headers), body))
             if self.output is not None:
                 self.output.write(json.dumps(line, ensure_ascii=False) + "\n")
                 self.output.flush()

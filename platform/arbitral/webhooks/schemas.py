@@ -37,5 +37,5 @@ class EndpointOut(msgspec.Struct, omit_defaults=True):
     created_at: datetime
     updated_at: datetime
     secret_rotated_at: datetime
-    deliveries: list[DeliveryOut] = msgspec.field(default_factory=list)
+    deliveries: list[DeliveryOut]
     secret: str | None = None

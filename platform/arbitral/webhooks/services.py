@@ -133,6 +133,7 @@ def _out(row: Mapping[str, Any], *, secret: str | None = None) -> EndpointOut:
         created_at=as_datetime(row["created_at"]),
         updated_at=as_datetime(row["updated_at"]),
         secret_rotated_at=as_datetime(row["secret_rotated_at"]),
+        deliveries=[],
         secret=secret,
     )
 
