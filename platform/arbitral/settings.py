@@ -217,6 +217,9 @@ class Settings:
     # Development and tests only: webhooks may go to http://127.0.0.1 / localhost and to
     # private or loopback addresses (arbitral.webhooks refuses both otherwise: SSRF).
     insecure_webhooks: bool = False
+    # Rows of a lender's batch written per transaction (each chunk is whole or absent, and
+    # a killed worker resumes after the last one committed).
+    batch_chunk_rows: int = 2000
 
     @property
     def embedded(self) -> bool:
@@ -349,6 +352,9 @@ class Settings:
             ),
             tsa_url=tsa_url,
             insecure_webhooks=_bool(env, f"{PREFIX}INSECURE_WEBHOOKS"),
+            batch_chunk_rows=_int(
+                env, f"{PREFIX}BATCH_CHUNK_ROWS", 2000, minimum=1, maximum=100_000
+            ),
         )
 
 
@@ -380,6 +386,7 @@ KNOWN_VARIABLES = frozenset(
         "TEMPLATES_DIR",
         "TSA_URL",
         "INSECURE_WEBHOOKS",
+        "BATCH_CHUNK_ROWS",
     )
 )
 

@@ -11,7 +11,7 @@
   processing job are one transaction.
 * **Process** (:func:`process`, the ``batches.process`` job): the file is surveyed
   first (format, encoding, row count: a count other than the one declared stops the
-  batch before anything is written), then read in chunks of :data:`CHUNK_ROWS` rows.
+  batch before anything is written), then read in chunks (``ARBITRAL_BATCH_CHUNK_ROWS``).
   Each chunk is checked (:mod:`arbitral.batches.validate`, in worker processes for
   large batches) and written (:mod:`arbitral.batches.bulk`) in one transaction with
   the batch's checkpoint (``rows_read``), so a worker killed mid-batch resumes at
@@ -78,7 +78,6 @@ log = structlog.get_logger(__name__)
 PROCESS_JOB: Final = "batches.process"
 MAX_ROWS: Final = 1_000_000
 MAX_FILE_BYTES: Final = 2 << 30
-CHUNK_ROWS: Final = 2_000
 # Batches at least this large are checked in worker processes beside the writer.
 POOL_ROWS: Final = 10_000
 LEASE: Final = timedelta(seconds=15)
@@ -786,7 +785,7 @@ async def _run_chunks(
 ) -> None:
     kinds = tuple(e.kind for e in filer.evidence)
     rows = parse.read_rows(path, survey.format, survey.encoding, kinds)
-    chunks = _chunks(rows, done, CHUNK_ROWS)
+    chunks = _chunks(rows, done, runtime.settings.batch_chunk_rows)
     pool: Executor | None = None
     if survey.rows - done >= POOL_ROWS and _pool_workers() > 1:
         pool = ProcessPoolExecutor(max_workers=_pool_workers(), mp_context=get_context("spawn"))
