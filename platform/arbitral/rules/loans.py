@@ -33,10 +33,12 @@ from __future__ import annotations
 import bisect
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import (
+    ROUND_DOWN,
+    ROUND_HALF_UP,
     Context,
     Decimal,
     DivisionByZero,
@@ -146,14 +148,30 @@ def _number(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
+_TRUNCATE: Final = Context(
+    prec=60, rounding=ROUND_DOWN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+"""Division truncated to 60 digits, for :func:`_round_fen` only."""
+
+
 def _round_fen(numerator: Decimal, denominator: int = 1) -> Decimal:
-    """``numerator / denominator`` rounded to the fen, half away from zero, exactly."""
-    num, den = numerator.as_integer_ratio()
-    den *= denominator
-    cents, remainder = divmod(abs(num) * 100, den)
-    if 2 * remainder >= den:
-        cents += 1
-    return Decimal(cents if num >= 0 else -cents).scaleb(-2)
+    """``numerator / denominator`` rounded to the fen, half away from zero, exactly.
+
+    The quotient is first truncated to 60 significant digits, then rounded half up to
+    the fen: truncation never carries a quotient across a half fen (``k + 0.005`` lies
+    on the 60-digit grid while the quotient is below 10^46, and truncation keeps every
+    grid point at or below the quotient), so the result is that of exact rational
+    rounding, at half the cost (this runs some 30 times per assessment). Negative and
+    huge numerators (never met in practice) take the rational route.
+    """
+    if numerator.is_signed() or numerator.adjusted() > 45:
+        num, den = numerator.as_integer_ratio()
+        den *= denominator
+        cents, remainder = divmod(abs(num) * 100, den)
+        if 2 * remainder >= den:
+            cents += 1
+        return Decimal(cents if num >= 0 else -cents).scaleb(-2)
+    return _TRUNCATE.divide(numerator, denominator).quantize(_FEN, ROUND_HALF_UP, _TRUNCATE)
 
 
 # -- the one-year LPR --------------------------------------------------------------
@@ -174,6 +192,16 @@ class LprHistory:
     published_by: str
     sources: tuple[str, ...]
     source: str
+    _days: tuple[date, ...] = field(init=False, repr=False, compare=False)
+    """The publication days, for bisecting (computed once)."""
+    _ceilings: dict[tuple[str, str, str, date], CeilingUsed] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    """:func:`_ceiling_used` by rule, ceiling and reference day: a batch of loans
+    concluded on a few hundred days asks for the same few hundred ceilings."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_days", tuple(p.day for p in self.publications))
 
     def publication_on(self, day: date) -> LprPublication:
         """The latest publication on or before ``day``; :class:`LprUnknown` outside the
@@ -196,7 +224,7 @@ class LprHistory:
                 "and move known_through",
                 day,
             )
-        index = bisect.bisect_right([p.day for p in self.publications], day) - 1
+        index = bisect.bisect_right(self._days, day) - 1
         return self.publications[index]
 
     def rate_on(self, day: date) -> Decimal:
@@ -998,33 +1026,86 @@ class LoanAssessment:
         }
 
 
-@dataclass
 class _Ledger:
     """One run through the loan's history, as the contract runs it (no ceiling).
 
     Charges are kept exact and *scaled*: an amount × ``day_count``, so that principal ×
     rate × days needs no division; principal and payments are in yuan. ``stream`` lists
     the charges in the order they fell due; ``ceiling_total`` is the ceiling over the
-    same history (scaled), when a ceiling rate was given.
+    same history (scaled), when a ceiling rate was given. ``stream``, ``periods`` and
+    ``allocations`` are kept only by a run that records them (the supported one).
+    ``totals`` keeps each charge's rounded total as of its last accrual: rounding is
+    the costly part, and every payment asks for every charge's total.
+
+    A plain class with slots: two are made per assessment.
     """
 
-    day_count: int
-    principal: Decimal = Decimal(0)
-    accrued: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(CHARGES, Decimal(0)))
-    paid: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(ITEMS, Decimal(0)))
-    stream: list[tuple[str, Decimal]] = field(default_factory=list)
-    ceiling_total: Decimal = Decimal(0)
-    surplus: Decimal = Decimal(0)
-    periods: list[Period] = field(default_factory=list)
-    allocations: list[Allocation] = field(default_factory=list)
+    __slots__ = (
+        "accrued",
+        "allocations",
+        "ceiling_total",
+        "day_count",
+        "paid",
+        "periods",
+        "principal",
+        "stream",
+        "surplus",
+        "totals",
+    )
+
+    def __init__(self, day_count: int) -> None:
+        zero = Decimal(0)
+        self.day_count = day_count
+        self.principal = zero
+        self.accrued: dict[str, Decimal] = dict.fromkeys(CHARGES, zero)
+        self.paid: dict[str, Decimal] = dict.fromkeys(ITEMS, zero)
+        self.stream: list[tuple[str, Decimal]] = []
+        self.ceiling_total = zero
+        self.surplus = zero
+        self.periods: list[Period] = []
+        self.allocations: list[Allocation] = []
+        self.totals: dict[str, Decimal] = {}
+
+    def accrue(self, item: str, scaled: Decimal) -> None:
+        self.accrued[item] += scaled
+        self.totals.pop(item, None)
 
     def total(self, item: str) -> Decimal:
         """A charge's total so far, in fen."""
-        return _round_fen(self.accrued[item], self.day_count)
+        total = self.totals.get(item)
+        if total is None:
+            total = self.totals[item] = _round_fen(self.accrued[item], self.day_count)
+        return total
 
     def due(self, item: str) -> Decimal:
         """What is owed of a charge now: its total so far less what was paid of it."""
         return self.total(item) - self.paid[item]
+
+
+_ALLOCATION_ITEMS: dict[tuple[str, ...], tuple[str, ...]] = {}
+"""A rule set's allocation, group by group, as the items it settles in order."""
+
+
+def _allocation_items(allocation: Sequence[str]) -> tuple[str, ...]:
+    key = tuple(allocation)
+    items = _ALLOCATION_ITEMS.get(key)
+    if items is None:
+        items = _ALLOCATION_ITEMS[key] = tuple(i for g in key for i in GROUP_ITEMS[g])
+    return items
+
+
+_CREDIT_ORDER: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _credit_order(allocation: Sequence[str]) -> tuple[str, ...]:
+    """Where payments beyond the ceiling go: principal, then the charges in the
+    allocation order."""
+    key = tuple(allocation)
+    items = _CREDIT_ORDER.get(key)
+    if items is None:
+        charges = (i for i in _allocation_items(key) if i != "principal")
+        items = _CREDIT_ORDER[key] = ("principal", *charges)
+    return items
 
 
 def _run(
@@ -1034,20 +1115,24 @@ def _run(
     allocation: Sequence[str],
     face: bool,
     default_rate: Decimal,
+    deducted_upfront: Decimal,
     ceiling_rate: Decimal | None = None,
+    record: bool = True,
 ) -> _Ledger:
     """Runs the history from the first event to ``assessed_on``.
 
-    ``face``: the contract's view, in which the amount deducted up front counts as lent
-    on the first disbursement day; otherwise only what was disbursed is principal.
+    ``face``: the contract's view, in which the amount deducted up front (the loan's
+    ``deducted_upfront``, passed in) counts as lent on the first disbursement day;
+    otherwise only what was disbursed is principal. ``record``: keep the periods, the
+    allocations and the stream of charges (only the supported run's are read).
     """
     end = loan.assessed_on
     maturity = loan.maturity_date
     inflows: dict[date, Decimal] = {}
     for flow in loan.disbursements:
         inflows[flow.day] = inflows.get(flow.day, Decimal(0)) + flow.amount
-    if face and loan.deducted_upfront:
-        inflows[loan.disbursements[0].day] += loan.deducted_upfront
+    if face and deducted_upfront:
+        inflows[loan.disbursements[0].day] += deducted_upfront
     lumps: dict[date, list[tuple[str, Decimal]]] = {}
     for fee in loan.fees:
         if fee.day <= end:
@@ -1062,55 +1147,73 @@ def _run(
     if days[0] <= maturity <= end:
         days = sorted({*days, maturity})
     ledger = _Ledger(day_count)
-
-    def accrue(item: str, scaled: Decimal) -> None:
-        if scaled:
-            ledger.accrued[item] += scaled
-            ledger.stream.append((item, scaled))
+    paid = ledger.paid
+    stream = ledger.stream
+    periods = ledger.periods
+    order = _allocation_items(allocation)
+    interest_rate = loan.annual_interest_rate
 
     def settle(day: date, amount: Decimal) -> None:
         available = amount + ledger.surplus
         applied: list[tuple[str, Decimal]] = []
-        for group in allocation:
-            for item in GROUP_ITEMS[group]:
-                owed = ledger.principal if item == "principal" else ledger.due(item)
-                pay = min(available, owed)
-                available -= pay
-                ledger.paid[item] += pay
-                if item == "principal":
-                    ledger.principal -= pay
-                applied.append((item, pay))
+        for item in order:
+            if item == "principal":
+                pay = min(available, ledger.principal)
+                ledger.principal -= pay
+            else:
+                pay = min(available, ledger.due(item))
+            available -= pay
+            paid[item] += pay
+            applied.append((item, pay))
         ledger.surplus = available
-        ledger.allocations.append(Allocation(day, amount, tuple(applied), available))
+        if record:
+            ledger.allocations.append(Allocation(day, amount, tuple(applied), available))
 
     previous = days[0]
     for day in days:
-        if day > previous and ledger.principal > 0:
+        principal = ledger.principal
+        if day > previous and principal > 0:
             length = (day - previous).days
-            item = "interest" if previous < maturity else "default_interest"
-            rate = loan.annual_interest_rate if item == "interest" else default_rate
-            scaled = ledger.principal * rate * length
-            accrue(item, scaled)
+            if previous < maturity:
+                item, rate = "interest", interest_rate
+            else:
+                item, rate = "default_interest", default_rate
+            scaled = principal * rate * length
+            if scaled:
+                ledger.accrue(item, scaled)
+                if record:
+                    stream.append((item, scaled))
             ceiling = Decimal(0)
             if ceiling_rate is not None:
-                ceiling = ledger.principal * ceiling_rate * length
+                ceiling = principal * ceiling_rate * length
                 ledger.ceiling_total += ceiling
-            ledger.periods.append(
-                Period(
-                    previous,
-                    day,
-                    ledger.principal,
-                    item,
-                    rate,
-                    _round_fen(scaled, day_count),
-                    _round_fen(ceiling, day_count),
+            if record:
+                periods.append(
+                    Period(
+                        previous,
+                        day,
+                        principal,
+                        item,
+                        rate,
+                        _round_fen(scaled, day_count),
+                        _round_fen(ceiling, day_count),
+                    )
                 )
-            )
-        for item, amount in lumps.get(day, ()):
-            accrue(item, amount * day_count)
-        ledger.principal += inflows.get(day, Decimal(0))
-        for amount in payments.get(day, ()):
-            settle(day, amount)
+        lumped = lumps.get(day)
+        if lumped is not None:
+            for item, amount in lumped:
+                scaled = amount * day_count
+                if scaled:
+                    ledger.accrue(item, scaled)
+                    if record:
+                        stream.append((item, scaled))
+        inflow = inflows.get(day)
+        if inflow is not None:  # amounts have at most 2 decimals: + 0 would change nothing
+            ledger.principal += inflow
+        paying = payments.get(day)
+        if paying is not None:
+            for amount in paying:
+                settle(day, amount)
         previous = day
     if ledger.surplus > 0:
         settle(end, Decimal(0))  # a surplus settles what fell due after it was paid
@@ -1135,17 +1238,23 @@ def _apply_ceiling(run: _Ledger, allocation: Sequence[str]) -> _Supported:
     room = run.ceiling_total
     admitted = dict.fromkeys(CHARGES, Decimal(0))
     for item, amount in run.stream:
+        if not room:  # used up: the rest of the stream takes nothing
+            break
         take = min(room, amount)
         admitted[item] += take
         room -= take
     within = {item: _round_fen(admitted[item], run.day_count) for item in CHARGES}
-    excess = {item: max(run.paid[item] - within[item], Decimal(0)) for item in CHARGES}
-    outstanding = {item: max(within[item] - run.paid[item], Decimal(0)) for item in CHARGES}
+    paid = run.paid
+    excess = {}
+    outstanding = {}
+    zero = Decimal(0)
+    for item in CHARGES:
+        excess[item] = max(paid[item] - within[item], zero)
+        outstanding[item] = max(within[item] - paid[item], zero)
     outstanding["principal"] = run.principal
     left = sum(excess.values(), Decimal(0)) + run.surplus
     credited = dict.fromkeys(ITEMS, Decimal(0))
-    order = ["principal", *(i for g in allocation for i in GROUP_ITEMS[g] if i != "principal")]
-    for item in order:
+    for item in _credit_order(allocation):
         take = min(left, outstanding[item])
         outstanding[item] -= take
         credited[item] += take
@@ -1153,24 +1262,49 @@ def _apply_ceiling(run: _Ledger, allocation: Sequence[str]) -> _Supported:
     return _Supported(within, excess, outstanding, credited, left)
 
 
+_FIXED_CEILINGS: dict[tuple[str, str], CeilingUsed] = {}
+_CACHE_LIMIT: Final = 20_000
+"""Ceilings kept per LPR history (a day each: some 55 years of days)."""
+
+
 def _ceiling_used(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> CeilingUsed:
+    """The ceiling that applies to ``loan``; computed once per rule, ceiling and
+    reference day (it is immutable, and its explanation is costly to format)."""
     rule, ceiling = rules.ceiling_for(loan.lender_kind)
+    # Keyed by the numbers as written: equal ceilings ("4", "4.0") give equal results
+    # written differently.
     if isinstance(ceiling, FixedCeiling):
-        return CeilingUsed(
-            rule, ceiling.kind, ceiling.rate, f"fixed {percent(ceiling.rate)} a year ({rule})"
-        )
+        fixed_key = (rule, str(ceiling.rate))
+        fixed = _FIXED_CEILINGS.get(fixed_key)
+        if fixed is None:
+            if len(_FIXED_CEILINGS) >= _CACHE_LIMIT:
+                _FIXED_CEILINGS.clear()
+            fixed = _FIXED_CEILINGS[fixed_key] = CeilingUsed(
+                rule, ceiling.kind, ceiling.rate, f"fixed {percent(ceiling.rate)} a year ({rule})"
+            )
+        return fixed
     day = loan.contract_date if ceiling.reference == "contract_date" else loan.assessed_on
+    key = (rule, str(ceiling.multiple), ceiling.reference, day)
+    known = lpr._ceilings.get(key)
+    if known is not None:
+        return known
     publication = lpr.publication_on(day)
-    rate = ceiling.multiple * publication.rate
-    return CeilingUsed(
-        rule,
-        ceiling.kind,
-        rate,
-        f"{_number(ceiling.multiple)} × LPR {percent(publication.rate)} on {day} = {percent(rate)}",
-        ceiling.reference,
-        day,
-        publication,
-    )
+    with localcontext(_EXACT):
+        rate = ceiling.multiple * publication.rate
+        used = CeilingUsed(
+            rule,
+            ceiling.kind,
+            rate,
+            f"{_number(ceiling.multiple)} × LPR {percent(publication.rate)} on {day} = "
+            f"{percent(rate)}",
+            ceiling.reference,
+            day,
+            publication,
+        )
+    if len(lpr._ceilings) >= _CACHE_LIMIT:
+        lpr._ceilings.clear()
+    lpr._ceilings[key] = used
+    return used
 
 
 def _default_rate(loan: LoanClaim, lpr: LprHistory) -> tuple[Decimal, str]:
@@ -1191,142 +1325,213 @@ def _default_rate(loan: LoanClaim, lpr: LprHistory) -> tuple[Decimal, str]:
 
 
 def _reasons(
-    claimed: Decimal, supported: Decimal, layers: Sequence[tuple[str, Decimal, str]]
+    claimed: Decimal,
+    supported: Decimal,
+    layers: Sequence[tuple[str, Decimal, str]],
+    message: Callable[[str], str],
 ) -> tuple[Reason, ...]:
     """Explains ``claimed`` − ``supported``. ``layers`` go from the top down, each
-    ``(code, floor, message)``: the first reaches from its floor up to any claim, each
-    next one from its floor up to the floor above it (a floor above the one before it
-    counts as that one: the layer is then empty). Each reason is the part of the
+    ``(code, floor, message key)``: the first reaches from its floor up to any claim,
+    each next one from its floor up to the floor above it (a floor above the one before
+    it counts as that one: the layer is then empty). Each reason is the part of the
     interval from ``supported`` to ``claimed`` that falls in its layer, so the reasons
-    add up to what is unsupported."""
+    add up to what is unsupported. ``message`` gives a reason's message from its key
+    (messages are formatted only for the reasons given)."""
     reasons: list[Reason] = []
+    explained = Decimal(0)
     upper: Decimal | None = None  # the floor of the layer above
-    for code, floor, message in layers:
+    for code, floor, key in layers:
         if upper is not None:
             floor = min(floor, upper)
         top = claimed if upper is None else min(claimed, upper)
         amount = top - max(supported, floor)
         if amount > 0:
-            reasons.append(Reason(code, amount, message))
+            reasons.append(Reason(code, amount, message(key)))
+            explained += amount
         upper = floor
-    assert sum((r.amount for r in reasons), Decimal(0)) == claimed - supported, layers
+    assert explained == claimed - supported, layers
     return tuple(reasons)
 
 
 def assess_loan(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessment:
     """What is claimable on ``loan`` at ``loan.assessed_on`` (see the module docstring
     and ``rules/loan-assessment.md``). :class:`LprUnknown` when a needed LPR is not
-    recorded."""
+    recorded.
+
+    ``loan`` is a parsed loan: :func:`~arbitral.rules.claims.validate_claim` already
+    gives one as the value of a ``loan`` field (``valid.values["loan"]``), so a caller
+    that validated a claim passes that on rather than parsing the document again.
+    """
     with localcontext(_EXACT):
         return _assess(loan, rules, lpr)
+
+
+class _Messages:
+    """The reasons' messages of one assessment, each formatted when first needed."""
+
+    def __init__(
+        self,
+        loan: LoanClaim,
+        rules: LoanRules,
+        ceiling: CeilingUsed,
+        disbursed: Decimal,
+        deducted_upfront: Decimal,
+    ) -> None:
+        self.loan = loan
+        self.rules = rules
+        self.ceiling = ceiling
+        self.disbursed = disbursed
+        self.deducted_upfront = deducted_upfront
+        self.texts: dict[str, str] = {}
+
+    def __call__(self, key: str) -> str:
+        text = self.texts.get(key)
+        if text is None:
+            text = self.texts[key] = self._format(key)
+        return text
+
+    def _format(self, key: str) -> str:
+        end = self.loan.assessed_on
+        deducted = self.deducted_upfront
+        if key == "exceeds":
+            return f"more than the contract gives up to {end}"
+        if key == "not_yet_due":
+            return f"falls due after {end}"
+        if key == "already_repaid":
+            order = ", ".join(self.rules.allocation)
+            return f"already paid: repayments are applied {order} (Civil Code art. 561)"
+        if key == "deducted_upfront":
+            return (
+                f"the contract states {fen(self.disbursed + deducted)} but "
+                f"{fen(self.disbursed)} was actually lent: the {fen(deducted)} "
+                "deducted up front is not principal, and what repayments paid of the charges "
+                "on it counts as paid principal (SPC private-lending provisions art. 26; "
+                "Civil Code art. 680)"
+            )
+        if key == "deducted_charges":
+            return (
+                f"charged on the {fen(deducted)} deducted up front, which was never "
+                "lent (SPC private-lending provisions art. 26; Civil Code art. 680)"
+            )
+        if key == "above_ceiling":
+            ceiling = self.ceiling
+            basis = (
+                "SPC private-lending provisions arts. 25, 28, 29"
+                if self.loan.lender_kind == "private" and ceiling.kind == "lpr_multiple"
+                else "the rule set's ceiling"
+            )
+            return (
+                "interest, default interest, fees and penalty together are supported only up "
+                f"to {percent(ceiling.annual_rate)} a year on the outstanding principal "
+                f"({ceiling.explanation}; {basis}); the ceiling is used up in the order the "
+                "charges fell due"
+            )
+        if key == "credited":
+            return (
+                "repayments made towards charges beyond the ceiling count as payments of "
+                "principal, then of the other charges still owed"
+            )
+        if key == "principal_not_due":
+            return f"the principal falls due on {self.loan.maturity_date}, after {end}"
+        if key == "exceeds_principal":
+            return f"more than the contract's principal ({fen(self.disbursed + deducted)})"
+        raise AssertionError(f"no message {key}")
 
 
 def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessment:
     ceiling = _ceiling_used(loan, rules, lpr)
     default_rate, default_basis = _default_rate(loan, lpr)
     d = rules.day_count
+    allocation = rules.allocation
+    disbursed = loan.disbursed
+    deducted = (
+        Decimal(0)
+        if loan.contract_principal is None
+        else max(loan.contract_principal - disbursed, Decimal(0))
+    )  # loan.deducted_upfront, without summing the disbursements again
 
-    def run(*, face: bool, ceiling_rate: Decimal | None = None) -> _Ledger:
-        return _run(
+    # on what was lent
+    actual = _run(
+        loan,
+        day_count=d,
+        allocation=allocation,
+        face=False,
+        default_rate=default_rate,
+        deducted_upfront=deducted,
+        ceiling_rate=ceiling.annual_rate,
+    )
+    # what the contract gives (the face principal): with nothing deducted up front, the
+    # same run (the ceiling and the records change nothing else)
+    contract = actual
+    if deducted:
+        contract = _run(
             loan,
             day_count=d,
-            allocation=rules.allocation,
-            face=face,
+            allocation=allocation,
+            face=True,
             default_rate=default_rate,
-            ceiling_rate=ceiling_rate,
+            deducted_upfront=deducted,
+            record=False,
         )
-
-    contract = run(face=True)  # what the contract gives (the face principal)
-    actual = run(face=False, ceiling_rate=ceiling.annual_rate)  # on what was lent
-    legal = _apply_ceiling(actual, rules.allocation)  # within the ceiling
+    legal = _apply_ceiling(actual, allocation)  # within the ceiling
 
     end = loan.assessed_on
     due = end >= loan.maturity_date
-    later = {
-        "fees": sum((f.amount for f in loan.fees if f.day > end), Decimal(0)),
-        "penalty": (
-            loan.penalty.amount
-            if loan.penalty is not None and loan.penalty.day > end
-            else Decimal(0)
-        ),
-        "interest": Decimal(0),
-        "default_interest": Decimal(0),
-    }
-    order = ", ".join(rules.allocation)
-    basis = (
-        "SPC private-lending provisions arts. 25, 28, 29"
-        if loan.lender_kind == "private" and ceiling.kind == "lpr_multiple"
-        else "the rule set's ceiling"
-    )
-    messages = {
-        "exceeds": f"more than the contract gives up to {end}",
-        "not_yet_due": f"falls due after {end}",
-        "already_repaid": f"already paid: repayments are applied {order} (Civil Code art. 561)",
-        "deducted_upfront": (
-            f"the contract states {fen(loan.disbursed + loan.deducted_upfront)} but "
-            f"{fen(loan.disbursed)} was actually lent: the {fen(loan.deducted_upfront)} "
-            "deducted up front is not principal, and what repayments paid of the charges on "
-            "it counts as paid principal (SPC private-lending provisions art. 26; Civil Code "
-            "art. 680)"
-        ),
-        "deducted_charges": (
-            f"charged on the {fen(loan.deducted_upfront)} deducted up front, which was never "
-            "lent (SPC private-lending provisions art. 26; Civil Code art. 680)"
-        ),
-        "above_ceiling": (
-            "interest, default interest, fees and penalty together are supported only up to "
-            f"{percent(ceiling.annual_rate)} a year on the outstanding principal "
-            f"({ceiling.explanation}; {basis}); the ceiling is used up in the order the "
-            "charges fell due"
-        ),
-        "credited": (
-            "repayments made towards charges beyond the ceiling count as payments of "
-            "principal, then of the other charges still owed"
-        ),
-        "principal_not_due": f"the principal falls due on {loan.maturity_date}, after {end}",
-    }
+    message = _Messages(loan, rules, ceiling, disbursed, deducted)
+    contract_principal = disbursed + deducted
 
-    exceeds_principal = (
-        f"more than the contract's principal ({fen(loan.disbursed + loan.deducted_upfront)})"
-    )
     items: list[AssessedItem] = []
+    claims = loan.claimed
     for name in ITEMS:
-        claimed = loan.claimed.get(name)
+        claimed: Decimal = getattr(claims, name)
         supported_owed = legal.outstanding[name]
+        layers: list[tuple[str, Decimal, str]] = []  # none when there is nothing to explain
         if name == "principal":
             computed = contract.principal if due else Decimal(0)
             supported = min(claimed, supported_owed) if due else Decimal(0)
-            layers = [  # from the claim down to what is supported (floors)
-                ("exceeds_contract", loan.disbursed + loan.deducted_upfront, exceeds_principal),
-                ("already_repaid", contract.principal, messages["already_repaid"]),
-                ("deducted_upfront", actual.principal, messages["deducted_upfront"]),
-                ("excess_payments_credited", supported_owed, messages["credited"]),
-                ("not_yet_due", Decimal(0), messages["principal_not_due"]),
-            ]
+            if claimed != supported:
+                layers = [  # from the claim down to what is supported (floors)
+                    ("exceeds_contract", contract_principal, "exceeds_principal"),
+                    ("already_repaid", contract.principal, "already_repaid"),
+                    ("deducted_upfront", actual.principal, "deducted_upfront"),
+                    ("excess_payments_credited", supported_owed, "credited"),
+                    ("not_yet_due", Decimal(0), "principal_not_due"),
+                ]
         else:
             computed = contract.due(name)
             supported = min(claimed, supported_owed)
-            layers = [  # from the claim down to what is supported (floors)
-                ("exceeds_contract", contract.total(name) + later[name], messages["exceeds"]),
-                ("not_yet_due", contract.total(name), messages["not_yet_due"]),
-                ("already_repaid", computed, messages["already_repaid"]),
-                ("deducted_upfront", actual.due(name), messages["deducted_charges"]),
-                (
-                    "above_ceiling",
-                    max(legal.within[name] - actual.paid[name], Decimal(0)),
-                    messages["above_ceiling"],
-                ),
-                ("excess_payments_credited", supported_owed, messages["credited"]),
-            ]
-        unsupported = claimed - supported
+            if claimed != supported:
+                if name == "fees":
+                    later = sum((f.amount for f in loan.fees if f.day > end), Decimal(0))
+                elif name == "penalty":
+                    later = (
+                        loan.penalty.amount
+                        if loan.penalty is not None and loan.penalty.day > end
+                        else Decimal(0)
+                    )
+                else:
+                    later = Decimal(0)
+                contractual = contract.total(name)
+                layers = [  # from the claim down to what is supported (floors)
+                    ("exceeds_contract", contractual + later, "exceeds"),
+                    ("not_yet_due", contractual, "not_yet_due"),
+                    ("already_repaid", computed, "already_repaid"),
+                    ("deducted_upfront", actual.due(name), "deducted_charges"),
+                    (
+                        "above_ceiling",
+                        max(legal.within[name] - actual.paid[name], Decimal(0)),
+                        "above_ceiling",
+                    ),
+                    ("excess_payments_credited", supported_owed, "credited"),
+                ]
         items.append(
             AssessedItem(
                 name,
                 claimed,
                 computed,
                 supported,
-                unsupported,
-                _reasons(claimed, supported, layers),
+                claimed - supported,
+                _reasons(claimed, supported, layers, message) if layers else (),
             )
         )
 
@@ -1372,12 +1577,12 @@ def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessmen
         assessed_on=end,
         ceiling=ceiling,
         day_count=d,
-        allocation=rules.allocation,
+        allocation=allocation,
         interest_rate=loan.annual_interest_rate,
         default_rate=default_rate,
         default_rate_basis=default_basis,
-        contract_principal=loan.disbursed + loan.deducted_upfront,
-        disbursed=loan.disbursed,
+        contract_principal=contract_principal,
+        disbursed=disbursed,
         items=tuple(items),
         ceiling_amount=_round_fen(actual.ceiling_total, d),
         charges=charges,
