@@ -13,6 +13,7 @@ import pytest
 
 from arbitral.auth.clients import ApiClientCreate, create_client
 from arbitral.auth.domain import ClientKind, Principal, Role
+from arbitral.batches import bundle
 from arbitral.batches.bundle import FIND_CHUNK_SQLITE, find_evidence
 from arbitral.custody.inspect import ArchiveLimits, InspectionError, inspect_bundle
 from tests.auth.conftest import auth_world, cheap_password_hashing
@@ -370,3 +371,30 @@ def test_a_forged_entry_refuses_the_bundle_a_damaged_file_only_itself(tmp_path: 
     # The total budget, over every entry.
     big = make_zip([(f"{n}.pdf", contract(str(n)) + bytes(400_000)) for n in range(3)])
     refused_whole(tmp_path, big, "archive_size", max_total_uncompressed=1_000_000)
+
+
+async def test_a_twin_recorded_meanwhile_is_found_under_the_log_lock(
+    auth_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before storing can miss a twin bundle's item that commits just after it;
+    the check in the item's transaction (after the log is locked) cannot."""
+    w = auth_world
+    headers = await lender(w)
+    body = make_zip([("L020/合同.pdf", contract("L020"))])
+    first = await send(w, headers, body)
+    assert first.status_code == 201, first.text
+    before = await holdings(w, w.a)
+    checked_in_transaction: list[bool] = []
+    original = bundle.held_by
+
+    async def missed_before_storing(*args: Any, besides: Any = None) -> Any:
+        checked_in_transaction.append(besides is not None)
+        return None if besides is None else await original(*args, besides=besides)
+
+    monkeypatch.setattr(bundle, "held_by", missed_before_storing)
+    again = await send(w, headers, body)
+    assert again.status_code == 201, again.text
+    assert checked_in_transaction == [False, True]
+    assert again.json()["items"][0]["item_id"] == first.json()["items"][0]["item_id"]
+    assert again.json()["items"][0]["new"] is False
+    assert await holdings(w, w.a) == before  # the second item and its leaf rolled back
