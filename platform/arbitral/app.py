@@ -30,6 +30,7 @@ from arbitral.custody.controllers import CustodyController
 from arbitral.custody.record_controllers import CustodyRecordController
 from arbitral.custody.upload_controllers import CustodyUploadController
 from arbitral.db.migrate import migration_state
+from arbitral.fairness.controllers import FairnessController
 from arbitral.health.controllers import HealthController
 from arbitral.hearings.controllers import HearingController
 from arbitral.identity.controllers import (
@@ -169,6 +170,7 @@ def create_app(
             PlatformController,
             WebhookEndpointController,
             BatchReconciliationController,
+            FairnessController,
         ],
         middleware=[AuthenticationMiddleware],
         guards=[authorize],

@@ -84,6 +84,7 @@ class LazyGroup(click.Group):
         "payments": "arbitral.payments.cli:command",
         "service": "arbitral.service.cli:command",
         "document": "arbitral.documents.cli:command",
+        "fairness": "arbitral.fairness.cli:command",
         "webhooks": "arbitral.webhooks.cli:command",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
