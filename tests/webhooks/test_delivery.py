@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -291,3 +291,58 @@ async def test_private_addresses_are_refused_outside_development(receiver: Recei
     allowed = await services.post_event(url, b"{}", headers, insecure=True)
     assert allowed.status_code == 204
     assert len(receiver.verified()) == 1
+
+
+def test_the_hook_follows_every_case_command() -> None:
+    from arbitral.cases import hooks
+    from arbitral.cases.domain import COMMANDS
+    from arbitral.webhooks.hooks import case_state_changed
+
+    hooks._load()
+    missing = [c for c in COMMANDS if case_state_changed not in hooks._hooks.get(c, [])]
+    assert missing == []
+
+
+async def test_after_a_rotation_both_secrets_sign(hook_world: World, receiver: Receiver) -> None:
+    w = hook_world
+    headers = await lender(w)
+    old = await register(w, receiver, headers)
+    rotated = await w.client.post(ENDPOINT + "/rotate", headers=headers)
+    new = rotated.json()["secret"]
+    receiver.secret = new
+    event_id = await pending_event(w, w.a.clients[ClientKind.LENDER][0])
+    spec = get_job(services.DELIVER_JOB)
+    await run_job(w.runtime, spec, uuid.uuid4(), w.a.id, {"delivery_id": str(event_id)})
+    ((sent_headers, sent_body),) = receiver.requests
+    assert len(sent_headers["webhook-signature"].split(" ")) == 2
+    assert verify(new, sent_headers, sent_body)["type"] == "batch.completed"
+    assert verify(old, sent_headers, sent_body)["type"] == "batch.completed"
+    # A day later only the new secret signs.
+    async with w.runtime.db.transaction(tenant_id=w.a.id) as uow:
+        await uow.execute(
+            "UPDATE webhook_endpoint SET previous_until = {} WHERE tenant_id = {}",
+            datetime.now(UTC) - timedelta(seconds=1),
+            w.a.id,
+        )
+    second = await pending_event(w, w.a.clients[ClientKind.LENDER][0])
+    await run_job(w.runtime, spec, uuid.uuid4(), w.a.id, {"delivery_id": str(second)})
+    (_, (late_headers, late_body)) = receiver.requests
+    assert len(late_headers["webhook-signature"].split(" ")) == 1
+    assert verify(new, late_headers, late_body)
+    with pytest.raises(WebhookVerificationError):
+        verify(old, late_headers, late_body)
+
+
+async def test_a_disabled_endpoint_ends_what_was_pending(
+    hook_world: World, receiver: Receiver
+) -> None:
+    w = hook_world
+    headers = await lender(w)
+    await register(w, receiver, headers)
+    event_id = await pending_event(w, w.a.clients[ClientKind.LENDER][0])
+    assert (await w.client.delete(ENDPOINT, headers=headers)).status_code == 204
+    spec = get_job(services.DELIVER_JOB)
+    await run_job(w.runtime, spec, uuid.uuid4(), w.a.id, {"delivery_id": str(event_id)})
+    (row,) = await deliveries(w, w.a.id)
+    assert (row["status"], row["last_error"]) == ("failed", "the endpoint was disabled")
+    assert receiver.events == []

@@ -327,7 +327,7 @@ async def notify(
     """
     if event_type not in domain.EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    if uow.tenant_id != tenant_id:
+    if uow.tenant_id is not None and uow.tenant_id != tenant_id:
         raise ValueError("notify runs in a transaction of the event's tenant")
     endpoints = await uow.fetch(
         "SELECT id FROM webhook_endpoint WHERE tenant_id = {} AND client_id = {} "
