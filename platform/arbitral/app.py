@@ -22,6 +22,7 @@ from arbitral.auth.otp_controllers import OtpController
 from arbitral.auth.platform_controllers import PlatformController
 from arbitral.awards.controllers import AwardController, CaseAwardsController
 from arbitral.awards.public_controllers import VerificationController
+from arbitral.batches.acceptance_controllers import BatchAcceptanceController
 from arbitral.batches.bundle_controllers import BundleController
 from arbitral.batches.controllers import BatchController
 from arbitral.batches.reconciliation_controllers import BatchReconciliationController
@@ -41,7 +42,11 @@ from arbitral.identity.controllers import (
 from arbitral.jobs.worker import InProcessWorker
 from arbitral.ledger.controllers import PublicLedgerController, WitnessController
 from arbitral.logs import configure_logging
-from arbitral.payments.controllers import InvoiceController, PaymentNotifyController
+from arbitral.payments.controllers import (
+    BatchInvoiceController,
+    InvoiceController,
+    PaymentNotifyController,
+)
 from arbitral.pleadings.controllers import AnswerController, CounterclaimController
 from arbitral.runtime import build_runtime
 from arbitral.service.controllers import (
@@ -152,6 +157,8 @@ def create_app(
             ExhibitController,
             InvoiceController,
             PaymentNotifyController,
+            BatchAcceptanceController,
+            BatchInvoiceController,
             CaseServiceController,
             CaseDocumentsController,
             InboxController,

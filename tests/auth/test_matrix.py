@@ -56,6 +56,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "ruling": "admitted"
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/invoice/refunds"): {"amount": "1.00", "reason": "r"},
+    ("POST", "/api/v1/batches/{batch_id:uuid}/accept"): {"reason": ""},
     ("POST", "/api/v1/cases/{case_id:uuid}/service/record"): {
         "request_id": str(uuid.uuid4()),
         "method": "post",

@@ -141,7 +141,15 @@ _BEFORE_AWARD = _OPEN - {CaseState.READY_FOR_AWARD}
 COMMANDS: Final[Mapping[str, Command]] = {
     c.name: c
     for c in (
-        _cmd("accept", {CaseState.FILED}, CaseState.ACCEPTED, {Actor.STAFF}, label_zh="受理"),
+        # SYSTEM: a lender batch's cases, where the commission accepts them automatically
+        # ([batches] automatic_acceptance) or a secretary accepted the batch as a whole.
+        _cmd(
+            "accept",
+            {CaseState.FILED},
+            CaseState.ACCEPTED,
+            {Actor.STAFF, Actor.SYSTEM},
+            label_zh="受理",
+        ),
         _cmd(
             "return_for_correction",
             {CaseState.FILED},

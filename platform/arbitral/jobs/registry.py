@@ -25,6 +25,7 @@ JOB_MODULES: list[str] = [
     "arbitral.payments.actors",
     "arbitral.service.actors",
     "arbitral.awards.actors",
+    "arbitral.batches.acceptance_actors",
     "arbitral.batches.actors",
     "arbitral.webhooks.actors",
 ]

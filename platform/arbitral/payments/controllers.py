@@ -1,4 +1,5 @@
-"""Payment routes: a case's invoice, its checkout, staff refunds, the provider's notify."""
+"""Payment routes: a case's invoice, its checkout, staff refunds, a batch's invoice and its
+checkout, the provider's notify."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from arbitral.auth.controllers import tenant_by_slug
 from arbitral.auth.domain import Permission
 from arbitral.auth.guards import current_principal, public, require
 from arbitral.errors import ValidationFailed
-from arbitral.payments import services
-from arbitral.payments.schemas import CheckoutOut, InvoiceOut, RefundIn
+from arbitral.payments import batch, services
+from arbitral.payments.schemas import BatchInvoiceOut, CheckoutOut, InvoiceOut, RefundIn
 
 AnyRequest = Request[Any, Any, Any]
 MAX_NOTIFY = 64 * 1024
@@ -78,6 +79,47 @@ class InvoiceController(Controller):
     ) -> InvoiceOut:
         return await services.staff_refund(
             request.app.state.runtime, current_principal(request), case_id, data
+        )
+
+
+class BatchInvoiceController(Controller):
+    path = "/api/v1/batches/{batch_id:uuid}/invoice"
+    tags = ("payments",)
+
+    @get(
+        "/",
+        opt=require(Permission.TENANT_READ),
+        summary="The batch's invoice: the fees of its accepted cases, paid as one order",
+        description=(
+            "For the lender API client that submitted the batch and the commission's "
+            "staff (anyone else: 404). Each accepted case keeps its own invoice (its fee "
+            "lines, its deadline, its refunds); this is their sum. It can be paid once it "
+            "is no longer open for additions (the acceptance of the batch has finished); "
+            "`due_at` is the earliest fee deadline of its cases."
+        ),
+    )
+    async def show(self, request: AnyRequest, batch_id: FromPath[UUID]) -> BatchInvoiceOut:
+        return await batch.get_batch_invoice(
+            request.app.state.runtime, current_principal(request), batch_id
+        )
+
+    @post(
+        "/checkout",
+        opt=require(Permission.BATCHES_SUBMIT),
+        summary="Pay the batch's fees: the payment provider's checkout URL (the lender)",
+        description=(
+            "By the lender API client that submitted the batch. Idempotent: one merchant "
+            "order per batch invoice, for its total. Once the provider notifies the "
+            "payment, every case of the batch moves to fee_paid (by a job, in chunks) and "
+            "its respondents are served. 409 while the batch's cases are being accepted, "
+            "when the invoice is paid or void or the time limit ran out; 503 when no "
+            "provider is configured."
+        ),
+        status_code=200,
+    )
+    async def checkout(self, request: AnyRequest, batch_id: FromPath[UUID]) -> CheckoutOut:
+        return await batch.checkout_batch(
+            request.app.state.runtime, current_principal(request), batch_id
         )
 
 

@@ -63,6 +63,8 @@ class InvoiceOut(msgspec.Struct):
     refunded_amount: str
     refunds: list[RefundOut]
     events: list[PaymentEventOut]
+    # A case of a lender's batch: its fees are a line of the batch's invoice, paid with it.
+    batch_id: UUID | None = None
 
 
 class CheckoutOut(msgspec.Struct):
@@ -80,3 +82,28 @@ class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
 
     amount: str
     reason: str
+
+
+class BatchInvoiceOut(msgspec.Struct):
+    """The fees of a lender's batch: the sum of its cases' invoices, paid as one order."""
+
+    id: UUID
+    batch_id: UUID
+    status: str  # open, paid, cancelled (every case closed unpaid)
+    currency: str
+    total: str
+    cases: int  # the lines in the total
+    lines: dict[str, int]  # the cases' invoices by status now: open, paid, cancelled
+    open_for_additions: bool  # the acceptance job is still going through the batch
+    issued_at: datetime
+    due_at: datetime | None  # the earliest fee deadline of its cases
+    closed_at: datetime | None
+    acceptance_mode: str | None  # automatic (the commission's policy) or staff
+    acceptance_by: str | None
+    acceptance_started_at: datetime | None
+    accepted_cases: int
+    out_trade_no: str
+    trade_no: str | None
+    paid_at: datetime | None
+    paid_amount: str | None
+    events: list[PaymentEventOut]  # what the provider notified about it

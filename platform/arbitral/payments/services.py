@@ -51,7 +51,7 @@ from arbitral.errors import (
     first_line,
 )
 from arbitral.identity.services import actor_of, tenant_of
-from arbitral.payments import domain
+from arbitral.payments import batch, domain
 from arbitral.payments.domain import Effect, InvoiceLine, InvoiceStatus, RefundStatus
 from arbitral.payments.provider import (
     NotifyRejected,
@@ -154,6 +154,7 @@ async def issue_invoice(
         kind=CLAIM,
         counterclaim_id=None,
         refused="the case stays filed",
+        batch_id=await batch.line_of(uow, tenant.id, case_id, runtime.clock.now()),
     )
     await deadlines.schedule(
         uow,
@@ -202,6 +203,7 @@ async def _issue(
     kind: str,
     counterclaim_id: UUID | None,
     refused: str,
+    batch_id: UUID | None = None,
 ) -> Issued:
     case = (
         await uow.fetch(
@@ -235,8 +237,8 @@ async def _issue(
     await uow.execute(
         "INSERT INTO payment_invoice (id, tenant_id, case_id, kind, payer, counterclaim_id, "
         "rule_set, rule_set_version, currency, total, lines, assessment, status, issued_at, "
-        "due_at, provider, out_trade_no, refunded_amount) VALUES ({}, {}, {}, {}, {}, {}, {}, "
-        "{}, {}, {}, {}, {}, 'open', {}, {}, {}, {}, {})",
+        "due_at, provider, out_trade_no, refunded_amount, batch_id) VALUES ({}, {}, {}, {}, {}, "
+        "{}, {}, {}, {}, {}, {}, {}, 'open', {}, {}, {}, {}, {}, {})",
         invoice_id,
         tenant.id,
         case_id,
@@ -254,6 +256,7 @@ async def _issue(
         None,
         domain.out_trade_no(invoice_id),
         domain.ZERO,
+        batch_id,
     )
     await record(
         uow,
@@ -270,6 +273,7 @@ async def _issue(
             "currency": assessment.currency,
             "due_at": due.isoformat(),
             "rule_set": rules.ref,
+            **({"batch_id": str(batch_id)} if batch_id else {}),
         },
     )
     return Issued(invoice_id, assessment.total, assessment.currency, due)
@@ -307,6 +311,8 @@ async def case_closed(uow: UnitOfWork, runtime: Runtime, tenant: TenantInfo, cas
     if invoice is None:
         return False
     if await void_invoice(uow, runtime, tenant, case_id, CLAIM):
+        if invoice["batch_id"] is not None:
+            await batch.line_closed(uow, runtime, tenant.id, as_uuid(invoice["batch_id"]))
         return False
     return str(invoice["status"]) == InvoiceStatus.PAID
 
@@ -553,6 +559,7 @@ async def _invoice_out(
         paid_via=invoice["paid_via"],
         trade_no=invoice["trade_no"],
         refunded_amount=domain.money(_dec(invoice["refunded_amount"])),
+        batch_id=None if invoice["batch_id"] is None else as_uuid(invoice["batch_id"]),
         refunds=[_refund_out(r) for r in refunds],
         events=[
             PaymentEventOut(
@@ -621,6 +628,12 @@ async def checkout(
         if invoice["status"] != InvoiceStatus.OPEN:
             raise Conflict(
                 f"the invoice is {invoice['status']}", extensions={"status": invoice["status"]}
+            )
+        if invoice["batch_id"] is not None:
+            raise Conflict(
+                "the fees of this case are a line of its batch's invoice: the lender pays them "
+                f"with the batch (/api/v1/batches/{invoice['batch_id']}/invoice)",
+                extensions={"batch_id": str(invoice["batch_id"])},
             )
         if kind == CLAIM and case.state is not CaseState.ACCEPTED:
             raise Conflict(f"the case is {case.state.value}, not awaiting the fees")
@@ -722,6 +735,14 @@ async def take_notification(
         )
         invoice = rows[0] if rows else None
         if invoice is None:
+            order = await batch.find_order(uow, tenant.id, notice.out_trade_no)
+            if order is not None:
+                taken = await batch.take_batch_notice(
+                    uow, runtime, tenant, provider, order, notice, stored, now
+                )
+                if taken is None:
+                    log.info("payments.notify_duplicate", notify_id=notice.event_id)
+                return NotifyAnswer(200, provider.notify_answer)
             verdict = domain.Verdict(Effect.ANOMALY, "unknown_order")
         else:
             verdict = domain.judge(
@@ -977,27 +998,29 @@ async def execute_refund(
     """
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         rows = await uow.fetch(
-            "SELECT r.*, i.out_trade_no, i.paid_via FROM payment_refund r "
+            "SELECT r.*, i.out_trade_no, i.paid_via, i.batch_id FROM payment_refund r "
             "JOIN payment_invoice i ON i.tenant_id = r.tenant_id AND i.id = r.invoice_id "
             "WHERE r.tenant_id = {} AND r.id = {}",
             tenant_id,
             refund_id,
         )
-    if not rows or rows[0]["status"] != RefundStatus.PENDING:
-        return
+        if not rows or rows[0]["status"] != RefundStatus.PENDING:
+            return
+        # A case paid with its batch: its share goes back from the batch's trade.
+        order = await batch.order_of_refund(uow, tenant_id, rows[0])
     refund = rows[0]
     amount = _dec(refund["amount"])
     provider = provider_of(runtime)
     status: RefundStatus
     detail: dict[str, Any]
-    if refund["paid_via"] != "provider":
+    if refund["paid_via"] not in ("provider", "batch"):
         status = RefundStatus.FAILED
         detail = {"detail": "paid outside the provider: refund by bank transfer"}
     elif provider is None:
         raise ProviderUnavailable("no payment provider is configured")
     else:
         outcome = await provider.refund(
-            out_trade_no=str(refund["out_trade_no"]),
+            out_trade_no=order,
             amount=amount,
             out_request_no=str(refund["out_request_no"]),
             reason=str(refund["reason"]),

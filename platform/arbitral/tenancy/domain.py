@@ -140,6 +140,9 @@ class TenantSpec:
     retention_years: int
     key_refs: Mapping[str, str] = field(hash=False)
     oidc: OidcConfig | None = None
+    # [batches] automatic_acceptance: the commission lets batch cases that passed every
+    # automatic check be accepted without a secretary's review (off unless it says so).
+    batch_automatic_acceptance: bool = False
     source: str = field(default="", compare=False)
 
     def format_case_number(self, year: int, seq: int) -> str:
@@ -278,6 +281,7 @@ _TOP_LEVEL = {
     "retention",
     "keys",
     "oidc",
+    "batches",
 }
 
 
@@ -628,6 +632,7 @@ def parse_tenant(document: Mapping[str, Any], *, source: str) -> TenantSpec:
 
     key_refs = _keys(c, document)
     oidc = _oidc(c, document)
+    automatic_acceptance = _batches(c, document)
 
     if c.errors:
         raise InvalidTenantFiles(c.errors)
@@ -657,6 +662,7 @@ def parse_tenant(document: Mapping[str, Any], *, source: str) -> TenantSpec:
         retention_years=retention,
         key_refs=MappingProxyType(key_refs),
         oidc=oidc,
+        batch_automatic_acceptance=automatic_acceptance,
         source=source,
     )
 
@@ -761,6 +767,23 @@ def _oidc(c: _Checker, document: Mapping[str, Any]) -> OidcConfig | None:
     return OidcConfig(
         issuer=issuer, client_id=client_id, client_secret_ref=secret_ref, scopes=scopes
     )
+
+
+def _batches(c: _Checker, document: Mapping[str, Any]) -> bool:
+    """``[batches] automatic_acceptance`` (a boolean, false when absent)."""
+    table = c.table(document, "batches", ("automatic_acceptance",), required=False)
+    if table is None:
+        return False
+    value = table.get("automatic_acceptance")
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        c.error(
+            "batches.automatic_acceptance",
+            f"must be a boolean (true or false), not {_type_name(value)}",
+        )
+        return False
+    return value
 
 
 def _scopes(c: _Checker, value: object) -> tuple[str, ...] | None:

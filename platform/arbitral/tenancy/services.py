@@ -167,6 +167,7 @@ class TenantRecord:
     active: bool
     created_at: datetime
     updated_at: datetime
+    batch_automatic_acceptance: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,7 @@ class TenantRevisionRecord:
 _TENANT_COLUMNS = (
     "id, slug, name_zh, name_en, hosts, time_zone, locale, rule_set, rule_set_version, "
     "case_number_format, branding, retention_years, key_refs, oidc, revision, "
-    "document_sha256, active, created_at, updated_at"
+    "document_sha256, active, created_at, updated_at, batch_automatic_acceptance"
 )
 
 
@@ -226,6 +227,7 @@ def _record(row: Mapping[str, Any]) -> TenantRecord:
         active=bool(row["active"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        batch_automatic_acceptance=bool(row["batch_automatic_acceptance"]),
     )
 
 
@@ -333,6 +335,7 @@ def _tenant_values(spec: TenantSpec) -> dict[str, Any]:
         "retention_years": spec.retention_years,
         "key_refs": json.dumps(dict(spec.key_refs), sort_keys=True),
         "oidc": None if spec.oidc is None else json.dumps(spec.oidc.as_dict(), sort_keys=True),
+        "batch_automatic_acceptance": spec.batch_automatic_acceptance,
     }
 
 
@@ -583,6 +586,8 @@ class TenantInfo:
     revision: int
     active: bool
     retention_years: int = 30
+    # [batches] automatic_acceptance of the tenant file (see TenantSpec).
+    batch_automatic_acceptance: bool = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -607,6 +612,7 @@ class TenantInfo:
             revision=record.revision,
             active=record.active,
             retention_years=record.retention_years,
+            batch_automatic_acceptance=record.batch_automatic_acceptance,
         )
 
 

@@ -27,6 +27,8 @@ class Tenant(Table, tablename="tenant"):
     retention_years = Integer()
     key_refs = JSON()
     oidc = JSON(null=True, default=None)
+    # [batches] automatic_acceptance: batch cases are accepted without a secretary's review.
+    batch_automatic_acceptance = Boolean(default=False)
     revision = Integer(default=1)
     document_sha256 = Varchar(length=64)
     active = Boolean(default=True)
