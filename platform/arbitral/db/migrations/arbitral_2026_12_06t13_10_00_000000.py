@@ -92,8 +92,7 @@ SQL = [
     # A caller's key names one event per client and type (NULL keys never collide).
     "CREATE UNIQUE INDEX webhook_delivery_key ON webhook_delivery "
     "(tenant_id, client_id, event_type, event_key)",
-    "CREATE INDEX webhook_delivery_recent ON webhook_delivery "
-    "(tenant_id, endpoint_id, created_at)",
+    "CREATE INDEX webhook_delivery_recent ON webhook_delivery (tenant_id, endpoint_id, created_at)",
 ]
 
 POSTGRES_SQL = [
