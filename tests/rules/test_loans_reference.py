@@ -12,7 +12,6 @@ day, day count and allocation order) and with the hypothesis strategy of
 test_loans.py.
 """
 
-
 from __future__ import annotations
 
 import bisect
@@ -1133,7 +1132,11 @@ def test_generated_loans_are_parsed_and_assessed_as_before(
         assert parsed == _outcome(functools.partial(ref_parse_loan, document)), document
         if parsed.startswith("LoanInputError"):
             kinds["refused"] = kinds.get("refused", 0) + 1
+            assert not isinstance(document, dict) or loans._parse_valid(document) is None
             continue
+        # A valid document is read by the quick reading (not only by the reporting one).
+        assert isinstance(document, dict)
+        assert loans._parse_valid(document) is not None, document
         claim = loans.parse_loan(document)
         for _ in range(3):
             rules = generated_rules(rng)

@@ -24,6 +24,7 @@ identity numbers upper-cased, phones in E.164). Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -34,7 +35,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from arbitral.errors import FieldProblem
-from arbitral.rules import parties
+from arbitral.rules import loans, parties
 from arbitral.rules.checker import Checker, join
 
 FIELD_TYPES: Final = (
@@ -107,6 +108,16 @@ class ClaimForm:
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
+
+    @functools.cached_property
+    def _names(self) -> frozenset[str]:
+        """The fields' names (asked for on every claim validated)."""
+        return frozenset(f.name for f in self.fields)
+
+    @functools.cached_property
+    def _paths(self) -> tuple[tuple[FieldSpec, str], ...]:
+        """Each field with its JSON path (``$.name``)."""
+        return tuple((f, f"$.{f.name}") for f in self.fields)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -282,15 +293,14 @@ def validate_claim(form: ClaimForm, data: object, *, filed_on: date) -> ValidCla
     problems: list[FieldProblem] = []
     if not isinstance(data, Mapping):
         raise ClaimInvalid([FieldProblem("$", "type", "the claim must be a JSON object")])
-    known = {f.name for f in form.fields}
+    known = form._names
     for key in data:
         if key not in known:
             problems.append(
                 FieldProblem(f"$.{key}", "unknown", "is not a field of this claim form")
             )
     values: dict[str, Any] = {}
-    for spec in form.fields:
-        path = f"$.{spec.name}"
+    for spec, path in form._paths:
         raw = data.get(spec.name)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if spec.required:
@@ -320,7 +330,7 @@ def _value(
         limit = spec.max_length or (TEXT_LENGTH if kind == "text" else STRING_LENGTH)
         if len(text) > limit:
             return fail("max_length", f"must be at most {limit} characters, not {len(text)}")
-        if kind == "string" and any(ch in text for ch in "\r\n"):
+        if kind == "string" and ("\r" in text or "\n" in text):
             return fail("format", "must be one line")
         if _has_control(text):
             return fail("format", "must not contain control characters")
@@ -362,8 +372,6 @@ def _value(
     if kind == "party":
         return _party(raw, path, problems, filed_on)
     if kind == "loan":
-        from arbitral.rules import loans
-
         try:
             return loans.parse_loan(raw)
         except loans.LoanInputError as exc:
@@ -415,8 +423,8 @@ def _identity(kind: str, raw: str, filed_on: date) -> Any:
     if kind == "email":
         return parties.check_email(raw)
     if kind == "resident_id":
-        return parties.check_resident_id(raw, today=filed_on).number
-    return parties.check_credit_code(raw).code
+        return parties.resident_id_number(raw, today=filed_on)
+    return parties.credit_code(raw)
 
 
 def _party(
@@ -439,7 +447,7 @@ def _party(
         problems.append(FieldProblem(f"{path}.name", "required", "the party's name is required"))
     elif len(name.strip()) > STRING_LENGTH:
         problems.append(FieldProblem(f"{path}.name", "max_length", "is too long"))
-    elif _has_control(name) or any(ch in name for ch in "\r\n"):
+    elif _has_control(name) or "\r" in name or "\n" in name:
         problems.append(
             FieldProblem(f"{path}.name", "format", "must be one line without control characters")
         )
@@ -452,9 +460,9 @@ def _party(
     elif kind in PARTY_KINDS:
         try:
             out["id_number"] = (
-                parties.check_credit_code(number).code
+                parties.credit_code(number)
                 if kind == "company"
-                else parties.check_resident_id(number, today=filed_on).number
+                else parties.resident_id_number(number, today=filed_on)
             )
         except parties.PartyIdError as exc:
             problems.append(FieldProblem(f"{path}.id_number", exc.rule, str(exc)))
@@ -534,9 +542,12 @@ def _apply_check(
             )
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _has_control(text: str) -> bool:
     """C0 controls other than tab and line breaks, and DEL (PostgreSQL refuses NUL)."""
-    return any((ord(ch) < 32 and ch not in "\t\r\n") or ch == "\x7f" for ch in text)
+    return _CONTROL.search(text) is not None
 
 
 def _label(form: ClaimForm, name: str) -> str:

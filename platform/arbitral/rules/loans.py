@@ -695,7 +695,205 @@ def parse_loan(document: object) -> LoanClaim:
     The shape is documented in ``rules/loan-assessment.md``; amounts are strings in yuan
     with at most 2 decimals, rates strings holding decimal fractions, dates
     ``"YYYY-MM-DD"`` strings, lists in date order.
+
+    A valid document is read by :func:`_parse_valid` (a lender's batch holds 100,000 of
+    them); anything it does not accept is read again by :func:`_parse_reporting`, which
+    finds every problem with its path.
     """
+    if type(document) is dict:
+        loan = _parse_valid(document)
+        if loan is not None:
+            return loan
+    return _parse_reporting(document)
+
+
+_REQUIRED_FIELDS: Final = tuple(name for name, required in LOAN_FIELDS.items() if required)
+_CLAIMED_FIELDS: Final = frozenset(ITEMS)
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def _valid_day(value: object) -> date | None:
+    if type(value) is str and _DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _valid_amount(value: object, *, positive: bool) -> Decimal | None:
+    if type(value) is not str or not _AMOUNT.fullmatch(value):
+        return None
+    amount = Decimal(value)
+    if amount > MAX_AMOUNT or (positive and amount == 0):
+        return None
+    return amount
+
+
+def _valid_rate(value: object) -> Decimal | None:
+    if type(value) is not str or not _RATE.fullmatch(value):
+        return None
+    rate = Decimal(value)
+    return None if rate > MAX_RATE else rate
+
+
+def _valid_text(value: object, max_length: int) -> str | None:
+    if (
+        type(value) is not str
+        or not value.strip()
+        or value != value.strip()
+        or len(value) > max_length
+        or _CONTROL.search(value)
+    ):
+        return None
+    return value
+
+
+def _valid_flows(value: object) -> list[Flow] | None:
+    """Dated amounts in date order, each exactly ``{"date", "amount"}``."""
+    if type(value) is not list or len(value) > MAX_LIST:
+        return None
+    flows: list[Flow] = []
+    previous: date | None = None
+    for item in value:
+        if type(item) is not dict or len(item) != 2:
+            return None
+        day = _valid_day(item.get("date"))
+        amount = _valid_amount(item.get("amount"), positive=True)
+        if day is None or amount is None or (previous is not None and day < previous):
+            return None
+        flows.append(Flow(day, amount))
+        previous = day
+    return flows
+
+
+def _parse_valid(document: dict[str, Any]) -> LoanClaim | None:
+    """A valid loan document read without collecting problems (no paths, no messages):
+    ``None`` at the first thing :func:`_parse_reporting` would refuse, or that this
+    reading does not know for sure (then that one reads it). For what it returns, it
+    returns what that one would."""
+    get = document.get
+    for name in document:
+        if name not in LOAN_FIELDS:
+            return None
+    for name in _REQUIRED_FIELDS:
+        if name not in document:
+            return None
+    contract_number = _valid_text(get("contract_number"), 100)
+    lender_kind = get("lender_kind")
+    contract_date = _valid_day(get("contract_date"))
+    maturity_date = _valid_day(get("maturity_date"))
+    assessed_on = _valid_day(get("assessed_on"))
+    interest_rate = _valid_rate(get("annual_interest_rate"))
+    if (
+        contract_number is None
+        or type(lender_kind) is not str
+        or lender_kind not in LENDER_KINDS
+        or contract_date is None
+        or maturity_date is None
+        or assessed_on is None
+        or interest_rate is None
+        or maturity_date <= contract_date
+        or assessed_on < contract_date
+    ):
+        return None
+    contract_principal = None
+    if "contract_principal" in document:
+        contract_principal = _valid_amount(document["contract_principal"], positive=True)
+        if contract_principal is None:
+            return None
+    default_rate = None
+    if "default_annual_rate" in document:
+        default_rate = _valid_rate(document["default_annual_rate"])
+        if default_rate is None:
+            return None
+
+    disbursements = _valid_flows(document["disbursements"])
+    if not disbursements:
+        return None
+    first_disbursement = disbursements[0].day  # the list is in date order
+    for flow in disbursements:
+        if flow.day < contract_date or flow.day >= maturity_date or flow.day > assessed_on:
+            return None
+    repayments: list[Flow] = []
+    if "repayments" in document:
+        found = _valid_flows(document["repayments"])
+        if found is None:
+            return None
+        for flow in found:
+            if flow.day < first_disbursement or flow.day > assessed_on:
+                return None
+        repayments = found
+
+    fees: list[Fee] = []
+    if "fees" in document:
+        listed = document["fees"]
+        if type(listed) is not list or len(listed) > MAX_LIST:
+            return None
+        previous = contract_date  # in date order, none before the contract
+        for item in listed:
+            if type(item) is not dict or len(item) != 3:
+                return None
+            fee_name = _valid_text(item.get("name"), 100)
+            amount = _valid_amount(item.get("amount"), positive=True)
+            day = _valid_day(item.get("date"))
+            if fee_name is None or amount is None or day is None or day < previous:
+                return None
+            fees.append(Fee(fee_name, amount, day))
+            previous = day
+
+    penalty: Penalty | None = None
+    if "penalty" in document:
+        item = document["penalty"]
+        if type(item) is not dict or len(item) != 2:
+            return None
+        amount = _valid_amount(item.get("amount"), positive=True)
+        day = _valid_day(item.get("date"))
+        if amount is None or day is None or day < contract_date:
+            return None
+        penalty = Penalty(amount, day)
+
+    item = document["claimed"]
+    if type(item) is not dict:
+        return None
+    for name in item:
+        if name not in _CLAIMED_FIELDS:
+            return None
+    claimed: dict[str, Decimal] = {}
+    for name in ITEMS:
+        if name in item:
+            amount = _valid_amount(item[name], positive=False)
+            if amount is None:
+                return None
+            claimed[name] = amount
+        elif name == "penalty":
+            claimed[name] = Decimal(0)
+        else:
+            return None
+
+    if contract_principal is not None:
+        total = sum((f.amount for f in disbursements), Decimal(0))
+        if total > contract_principal:
+            return None
+    return LoanClaim(
+        contract_number=contract_number,
+        lender_kind=lender_kind,
+        contract_date=contract_date,
+        disbursements=tuple(disbursements),
+        contract_principal=contract_principal,
+        annual_interest_rate=interest_rate,
+        maturity_date=maturity_date,
+        default_annual_rate=default_rate,
+        fees=tuple(fees),
+        penalty=penalty,
+        repayments=tuple(repayments),
+        claimed=Claimed(**claimed),
+        assessed_on=assessed_on,
+    )
+
+
+def _parse_reporting(document: object) -> LoanClaim:
+    """:func:`parse_loan` collecting every problem, with its path and message."""
     r = _Reader()
     if not isinstance(document, dict):
         r.add("", "type", f"must be a JSON object, not {_json_type(document)}")
