@@ -15,6 +15,8 @@ test_loans.py.
 from __future__ import annotations
 
 import bisect
+import copy
+import dataclasses
 import difflib
 import functools
 import json
@@ -1216,3 +1218,42 @@ def test_rounding_half_a_fen(numerator: str, denominator: int) -> None:
         assert repr(loans._round_fen(Decimal(numerator), denominator)) == repr(
             _round_fen(Decimal(numerator), denominator)
         )
+
+
+def _objects(value: object) -> Iterator[object]:
+    yield value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _objects(getattr(value, f.name))
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _objects(item)
+
+
+def test_objects_built_without_their_constructor_are_whole(lpr: LprHistory) -> None:
+    """loans._build makes result objects without calling their __init__: the classes
+    must have nothing an __init__ would add (defaults, __post_init__, slots), and each
+    built object holds every field, in the declared order."""
+    classes = [getattr(loans, name) for name in loans._BUILT]
+    for cls in classes:
+        assert dataclasses.is_dataclass(cls)
+        assert not hasattr(cls, "__post_init__"), cls
+        assert "__slots__" not in vars(cls), cls
+        for f in dataclasses.fields(cls):
+            assert f.default is dataclasses.MISSING, (cls, f.name)
+            assert f.default_factory is dataclasses.MISSING, (cls, f.name)
+    rng = random.Random(7)
+    seen: set[type] = set()
+    for _ in range(200):
+        try:
+            claim = loans.parse_loan(generated_loan(rng))
+            result = loans.assess_loan(claim, generated_rules(rng), lpr)
+        except (LoanInputError, LprUnknown):
+            continue
+        for obj in [*_objects(claim), *_objects(result)]:
+            if type(obj) in classes:
+                seen.add(type(obj))
+                assert list(vars(obj)) == [f.name for f in dataclasses.fields(obj)]  # type: ignore[arg-type]
+                assert obj == copy.copy(obj)
+                hash(obj)  # frozen: hashable (a tuple field holds only hashables)
+    assert seen == set(classes)

@@ -48,7 +48,7 @@ from decimal import (
     Rounded,
     localcontext,
 )
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from arbitral.rules.checker import Checker, join
 
@@ -148,6 +148,7 @@ def _number(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
+_ZERO_FEN: Final = Decimal("0.00")
 _TRUNCATE: Final = Context(
     prec=60, rounding=ROUND_DOWN, traps=[InvalidOperation, DivisionByZero, Overflow]
 )
@@ -164,6 +165,8 @@ def _round_fen(numerator: Decimal, denominator: int = 1) -> Decimal:
     rounding, at half the cost (this runs some 30 times per assessment). Negative and
     huge numerators (never met in practice) take the rational route.
     """
+    if not numerator:
+        return _ZERO_FEN
     if numerator.is_signed() or numerator.adjusted() > 45:
         num, den = numerator.as_integer_ratio()
         den *= denominator
@@ -762,7 +765,7 @@ def _valid_flows(value: object) -> list[Flow] | None:
         amount = _valid_amount(item.get("amount"), positive=True)
         if day is None or amount is None or (previous is not None and day < previous):
             return None
-        flows.append(Flow(day, amount))
+        flows.append(_build(Flow, {"day": day, "amount": amount}))
         previous = day
     return flows
 
@@ -839,7 +842,7 @@ def _parse_valid(document: dict[str, Any]) -> LoanClaim | None:
             day = _valid_day(item.get("date"))
             if fee_name is None or amount is None or day is None or day < previous:
                 return None
-            fees.append(Fee(fee_name, amount, day))
+            fees.append(_build(Fee, {"name": fee_name, "amount": amount, "day": day}))
             previous = day
 
     penalty: Penalty | None = None
@@ -851,7 +854,7 @@ def _parse_valid(document: dict[str, Any]) -> LoanClaim | None:
         day = _valid_day(item.get("date"))
         if amount is None or day is None or day < contract_date:
             return None
-        penalty = Penalty(amount, day)
+        penalty = _build(Penalty, {"amount": amount, "day": day})
 
     item = document["claimed"]
     if type(item) is not dict:
@@ -875,20 +878,23 @@ def _parse_valid(document: dict[str, Any]) -> LoanClaim | None:
         total = sum((f.amount for f in disbursements), Decimal(0))
         if total > contract_principal:
             return None
-    return LoanClaim(
-        contract_number=contract_number,
-        lender_kind=lender_kind,
-        contract_date=contract_date,
-        disbursements=tuple(disbursements),
-        contract_principal=contract_principal,
-        annual_interest_rate=interest_rate,
-        maturity_date=maturity_date,
-        default_annual_rate=default_rate,
-        fees=tuple(fees),
-        penalty=penalty,
-        repayments=tuple(repayments),
-        claimed=Claimed(**claimed),
-        assessed_on=assessed_on,
+    return _build(
+        LoanClaim,
+        {
+            "contract_number": contract_number,
+            "lender_kind": lender_kind,
+            "contract_date": contract_date,
+            "disbursements": tuple(disbursements),
+            "contract_principal": contract_principal,
+            "annual_interest_rate": interest_rate,
+            "maturity_date": maturity_date,
+            "default_annual_rate": default_rate,
+            "fees": tuple(fees),
+            "penalty": penalty,
+            "repayments": tuple(repayments),
+            "claimed": _build(Claimed, claimed),
+            "assessed_on": assessed_on,
+        },
     )
 
 
@@ -1224,6 +1230,38 @@ class LoanAssessment:
         }
 
 
+_Built = TypeVar("_Built")
+_BUILT: Final = (
+    "Flow",
+    "Fee",
+    "Penalty",
+    "Claimed",
+    "LoanClaim",
+    "Period",
+    "Allocation",
+    "Reason",
+    "AssessedItem",
+    "ChargeLine",
+    "LoanAssessment",
+)
+"""The classes :func:`_build` makes."""
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _build(cls: type[_Built], fields: dict[str, Any]) -> _Built:
+    """``cls(**fields)`` for a frozen result dataclass, without its generated
+    ``__init__``, which sets each field through ``object.__setattr__`` and costs twice
+    as much (a loan makes some thirty of these objects, a batch 100,000 loans).
+    ``fields`` must hold every field, in order: the classes built so (_BUILT) have no
+    defaults, no ``__post_init__`` and no slots, which tests/rules/test_loans_reference.py
+    checks; the results are equal and alike (``repr``) to those of constructor calls.
+    """
+    obj = _new_object(cls)
+    _set_attribute(obj, "__dict__", fields)
+    return obj
+
+
 class _Ledger:
     """One run through the loan's history, as the contract runs it (no ceiling).
 
@@ -1262,7 +1300,7 @@ class _Ledger:
         self.surplus = zero
         self.periods: list[Period] = []
         self.allocations: list[Allocation] = []
-        self.totals: dict[str, Decimal] = {}
+        self.totals: dict[str, Decimal] = dict.fromkeys(CHARGES, _ZERO_FEN)  # nothing accrued
 
     def accrue(self, item: str, scaled: Decimal) -> None:
         self.accrued[item] += scaled
@@ -1323,20 +1361,26 @@ def _run(
     ``deducted_upfront``, passed in) counts as lent on the first disbursement day;
     otherwise only what was disbursed is principal. ``record``: keep the periods, the
     allocations and the stream of charges (only the supported run's are read).
+
+    Written for speed (it runs twice per loan of a 100,000-row batch): the ledger's
+    state is held in local variables, ``min(a, b)`` is spelt ``b if b < a else a``
+    (the same result, the same Decimal, without a call).
     """
     end = loan.assessed_on
     maturity = loan.maturity_date
+    zero = Decimal(0)
     inflows: dict[date, Decimal] = {}
     for flow in loan.disbursements:
-        inflows[flow.day] = inflows.get(flow.day, Decimal(0)) + flow.amount
+        inflows[flow.day] = inflows.get(flow.day, zero) + flow.amount
     if face and deducted_upfront:
         inflows[loan.disbursements[0].day] += deducted_upfront
     lumps: dict[date, list[tuple[str, Decimal]]] = {}
     for fee in loan.fees:
         if fee.day <= end:
             lumps.setdefault(fee.day, []).append(("fees", fee.amount))
-    if loan.penalty is not None and loan.penalty.day <= end:
-        lumps.setdefault(loan.penalty.day, []).append(("penalty", loan.penalty.amount))
+    penalty = loan.penalty
+    if penalty is not None and penalty.day <= end:
+        lumps.setdefault(penalty.day, []).append(("penalty", penalty.amount))
     payments: dict[date, list[Decimal]] = {}
     for flow in loan.repayments:
         payments.setdefault(flow.day, []).append(flow.amount)
@@ -1345,31 +1389,46 @@ def _run(
     if days[0] <= maturity <= end:
         days = sorted({*days, maturity})
     ledger = _Ledger(day_count)
+    accrued = ledger.accrued
     paid = ledger.paid
+    totals = ledger.totals
     stream = ledger.stream
     periods = ledger.periods
+    allocations = ledger.allocations
     order = _allocation_items(allocation)
     interest_rate = loan.annual_interest_rate
+    principal = surplus = ceiling_total = zero
 
     def settle(day: date, amount: Decimal) -> None:
-        available = amount + ledger.surplus
+        """Applies a payment (and any surplus) in the allocation order."""
+        nonlocal principal, surplus
+        available = amount + surplus
         applied: list[tuple[str, Decimal]] = []
         for item in order:
             if item == "principal":
-                pay = min(available, ledger.principal)
-                ledger.principal -= pay
+                pay = principal if principal < available else available
+                principal -= pay
             else:
-                pay = min(available, ledger.due(item))
+                total = totals.get(item)
+                if total is None:
+                    total = totals[item] = _round_fen(accrued[item], day_count)
+                owed = total - paid[item]
+                pay = owed if owed < available else available
             available -= pay
             paid[item] += pay
-            applied.append((item, pay))
-        ledger.surplus = available
+            if record:
+                applied.append((item, pay))
+        surplus = available
         if record:
-            ledger.allocations.append(Allocation(day, amount, tuple(applied), available))
+            allocations.append(
+                _build(
+                    Allocation,
+                    {"day": day, "amount": amount, "applied": tuple(applied), "surplus": available},
+                )
+            )
 
     previous = days[0]
     for day in days:
-        principal = ledger.principal
         if day > previous and principal > 0:
             length = (day - previous).days
             if previous < maturity:
@@ -1378,23 +1437,27 @@ def _run(
                 item, rate = "default_interest", default_rate
             scaled = principal * rate * length
             if scaled:
-                ledger.accrue(item, scaled)
+                accrued[item] += scaled
+                totals.pop(item, None)
                 if record:
                     stream.append((item, scaled))
-            ceiling = Decimal(0)
+            ceiling = zero
             if ceiling_rate is not None:
                 ceiling = principal * ceiling_rate * length
-                ledger.ceiling_total += ceiling
+                ceiling_total += ceiling
             if record:
                 periods.append(
-                    Period(
-                        previous,
-                        day,
-                        principal,
-                        item,
-                        rate,
-                        _round_fen(scaled, day_count),
-                        _round_fen(ceiling, day_count),
+                    _build(
+                        Period,
+                        {
+                            "start": previous,
+                            "end": day,
+                            "principal": principal,
+                            "item": item,
+                            "rate": rate,
+                            "accrued": _round_fen(scaled, day_count),
+                            "ceiling": _round_fen(ceiling, day_count),
+                        },
                     )
                 )
         lumped = lumps.get(day)
@@ -1402,19 +1465,23 @@ def _run(
             for item, amount in lumped:
                 scaled = amount * day_count
                 if scaled:
-                    ledger.accrue(item, scaled)
+                    accrued[item] += scaled
+                    totals.pop(item, None)
                     if record:
                         stream.append((item, scaled))
         inflow = inflows.get(day)
         if inflow is not None:  # amounts have at most 2 decimals: + 0 would change nothing
-            ledger.principal += inflow
+            principal += inflow
         paying = payments.get(day)
         if paying is not None:
             for amount in paying:
                 settle(day, amount)
         previous = day
-    if ledger.surplus > 0:
-        settle(end, Decimal(0))  # a surplus settles what fell due after it was paid
+    if surplus > 0:
+        settle(end, zero)  # a surplus settles what fell due after it was paid
+    ledger.principal = principal
+    ledger.surplus = surplus
+    ledger.ceiling_total = ceiling_total
     return ledger
 
 
@@ -1432,29 +1499,40 @@ class _Supported:
 def _apply_ceiling(run: _Ledger, allocation: Sequence[str]) -> _Supported:
     """The charges use the ceiling up in the order they fell due; what was paid towards
     a charge beyond its part within the ceiling is credited, on the assessment day, to
-    principal, then to the charges still owed (in the allocation order)."""
+    principal, then to the charges still owed (in the allocation order).
+
+    ``min(a, b)`` is spelt ``b if b < a else a`` and ``max(a, b)`` ``b if b > a else
+    a``: the same results, without the calls."""
+    zero = Decimal(0)
     room = run.ceiling_total
-    admitted = dict.fromkeys(CHARGES, Decimal(0))
+    admitted = dict.fromkeys(CHARGES, zero)
     for item, amount in run.stream:
         if not room:  # used up: the rest of the stream takes nothing
             break
-        take = min(room, amount)
+        take = amount if amount < room else room
         admitted[item] += take
         room -= take
-    within = {item: _round_fen(admitted[item], run.day_count) for item in CHARGES}
+    day_count = run.day_count
     paid = run.paid
-    excess = {}
-    outstanding = {}
-    zero = Decimal(0)
+    within: dict[str, Decimal] = {}
+    excess: dict[str, Decimal] = {}
+    outstanding: dict[str, Decimal] = {}
+    left = zero
     for item in CHARGES:
-        excess[item] = max(paid[item] - within[item], zero)
-        outstanding[item] = max(within[item] - paid[item], zero)
+        part = within[item] = _round_fen(admitted[item], day_count)
+        beyond = paid[item] - part
+        beyond = zero if zero > beyond else beyond
+        excess[item] = beyond
+        left += beyond
+        owed = part - paid[item]
+        outstanding[item] = zero if zero > owed else owed
     outstanding["principal"] = run.principal
-    left = sum(excess.values(), Decimal(0)) + run.surplus
-    credited = dict.fromkeys(ITEMS, Decimal(0))
+    left += run.surplus
+    credited = dict.fromkeys(ITEMS, zero)
     for item in _credit_order(allocation):
-        take = min(left, outstanding[item])
-        outstanding[item] -= take
+        owed = outstanding[item]
+        take = owed if owed < left else left
+        outstanding[item] = owed - take
         credited[item] += take
         left -= take
     return _Supported(within, excess, outstanding, credited, left)
@@ -1535,17 +1613,26 @@ def _reasons(
     interval from ``supported`` to ``claimed`` that falls in its layer, so the reasons
     add up to what is unsupported. ``message`` gives a reason's message from its key
     (messages are formatted only for the reasons given)."""
+    # min(a, b) is spelt "b if b < a else a", max(a, b) "b if b > a else a": the same
+    # results without the calls (this runs for every item of every loan).
     reasons: list[Reason] = []
     explained = Decimal(0)
     upper: Decimal | None = None  # the floor of the layer above
     for code, floor, key in layers:
-        if upper is not None:
-            floor = min(floor, upper)
-        top = claimed if upper is None else min(claimed, upper)
-        amount = top - max(supported, floor)
+        if upper is None:
+            top = claimed
+        else:
+            if upper < floor:
+                floor = upper
+            top = upper if upper < claimed else claimed
+        amount = top - (floor if floor > supported else supported)
         if amount > 0:
-            reasons.append(Reason(code, amount, message(key)))
+            reasons.append(
+                _build(Reason, {"code": code, "amount": amount, "message": message(key)})
+            )
             explained += amount
+        if floor <= supported:  # every layer below is empty
+            break
         upper = floor
     assert explained == claimed - supported, layers
     return tuple(reasons)
@@ -1596,8 +1683,7 @@ class _Messages:
         if key == "not_yet_due":
             return f"falls due after {end}"
         if key == "already_repaid":
-            order = ", ".join(self.rules.allocation)
-            return f"already paid: repayments are applied {order} (Civil Code art. 561)"
+            return _repaid_message(self.rules.allocation)
         if key == "deducted_upfront":
             return (
                 f"the contract states {fen(self.disbursed + deducted)} but "
@@ -1612,18 +1698,7 @@ class _Messages:
                 "lent (SPC private-lending provisions art. 26; Civil Code art. 680)"
             )
         if key == "above_ceiling":
-            ceiling = self.ceiling
-            basis = (
-                "SPC private-lending provisions arts. 25, 28, 29"
-                if self.loan.lender_kind == "private" and ceiling.kind == "lpr_multiple"
-                else "the rule set's ceiling"
-            )
-            return (
-                "interest, default interest, fees and penalty together are supported only up "
-                f"to {percent(ceiling.annual_rate)} a year on the outstanding principal "
-                f"({ceiling.explanation}; {basis}); the ceiling is used up in the order the "
-                "charges fell due"
-            )
+            return _above_ceiling_message(self.ceiling, self.loan.lender_kind == "private")
         if key == "credited":
             return (
                 "repayments made towards charges beyond the ceiling count as payments of "
@@ -1634,6 +1709,45 @@ class _Messages:
         if key == "exceeds_principal":
             return f"more than the contract's principal ({fen(self.disbursed + deducted)})"
         raise AssertionError(f"no message {key}")
+
+
+_MESSAGES: dict[tuple[object, ...], str] = {}
+"""Messages that depend on the rules and the ceiling only, by what they depend on."""
+
+
+def _repaid_message(allocation: tuple[str, ...]) -> str:
+    key = ("already_repaid", allocation)
+    text = _MESSAGES.get(key)
+    if text is None:
+        order = ", ".join(allocation)
+        text = f"already paid: repayments are applied {order} (Civil Code art. 561)"
+        _remember(key, text)
+    return text
+
+
+def _above_ceiling_message(ceiling: CeilingUsed, private: bool) -> str:
+    key = ("above_ceiling", ceiling.kind, ceiling.annual_rate, ceiling.explanation, private)
+    text = _MESSAGES.get(key)
+    if text is None:
+        basis = (
+            "SPC private-lending provisions arts. 25, 28, 29"
+            if private and ceiling.kind == "lpr_multiple"
+            else "the rule set's ceiling"
+        )
+        text = (
+            "interest, default interest, fees and penalty together are supported only up "
+            f"to {percent(ceiling.annual_rate)} a year on the outstanding principal "
+            f"({ceiling.explanation}; {basis}); the ceiling is used up in the order the "
+            "charges fell due"
+        )
+        _remember(key, text)
+    return text
+
+
+def _remember(key: tuple[object, ...], text: str) -> None:
+    if len(_MESSAGES) >= _CACHE_LIMIT:
+        _MESSAGES.clear()
+    _MESSAGES[key] = text
 
 
 def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessment:
@@ -1678,15 +1792,20 @@ def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessmen
     message = _Messages(loan, rules, ceiling, disbursed, deducted)
     contract_principal = disbursed + deducted
 
+    # min(a, b) is spelt "b if b < a else a", max(a, b) "b if b > a else a" (as in _run)
+    zero = Decimal(0)
     items: list[AssessedItem] = []
     claims = loan.claimed
+    outstanding = legal.outstanding
     for name in ITEMS:
         claimed: Decimal = getattr(claims, name)
-        supported_owed = legal.outstanding[name]
+        supported_owed = outstanding[name]
         layers: list[tuple[str, Decimal, str]] = []  # none when there is nothing to explain
         if name == "principal":
-            computed = contract.principal if due else Decimal(0)
-            supported = min(claimed, supported_owed) if due else Decimal(0)
+            computed = contract.principal if due else zero
+            supported = zero
+            if due:
+                supported = supported_owed if supported_owed < claimed else claimed
             if claimed != supported:
                 layers = [  # from the claim down to what is supported (floors)
                     ("exceeds_contract", contract_principal, "exceeds_principal"),
@@ -1697,7 +1816,7 @@ def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessmen
                 ]
         else:
             computed = contract.due(name)
-            supported = min(claimed, supported_owed)
+            supported = supported_owed if supported_owed < claimed else claimed
             if claimed != supported:
                 if name == "fees":
                     later = sum((f.amount for f in loan.fees if f.day > end), Decimal(0))
@@ -1710,39 +1829,44 @@ def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessmen
                 else:
                     later = Decimal(0)
                 contractual = contract.total(name)
+                within_owed = legal.within[name] - actual.paid[name]
                 layers = [  # from the claim down to what is supported (floors)
                     ("exceeds_contract", contractual + later, "exceeds"),
                     ("not_yet_due", contractual, "not_yet_due"),
                     ("already_repaid", computed, "already_repaid"),
                     ("deducted_upfront", actual.due(name), "deducted_charges"),
-                    (
-                        "above_ceiling",
-                        max(legal.within[name] - actual.paid[name], Decimal(0)),
-                        "above_ceiling",
-                    ),
+                    ("above_ceiling", within_owed if within_owed > zero else zero, "above_ceiling"),
                     ("excess_payments_credited", supported_owed, "credited"),
                 ]
         items.append(
-            AssessedItem(
-                name,
-                claimed,
-                computed,
-                supported,
-                claimed - supported,
-                _reasons(claimed, supported, layers, message) if layers else (),
+            _build(
+                AssessedItem,
+                {
+                    "name": name,
+                    "claimed": claimed,
+                    "computed": computed,
+                    "supported": supported,
+                    "unsupported": claimed - supported,
+                    "reasons": _reasons(claimed, supported, layers, message) if layers else (),
+                },
             )
         )
 
     charges = tuple(
-        ChargeLine(
-            name,
-            actual.total(name),
-            legal.within[name],
-            actual.paid[name],
-            legal.excess[name],
-            legal.outstanding[name],
-        )
-        for name in CHARGES
+        [
+            _build(
+                ChargeLine,
+                {
+                    "name": name,
+                    "contractual": actual.total(name),
+                    "within_ceiling": legal.within[name],
+                    "paid": actual.paid[name],
+                    "paid_beyond_ceiling": legal.excess[name],
+                    "outstanding": legal.outstanding[name],
+                },
+            )
+            for name in CHARGES
+        ]
     )
     notes: list[str] = []
     if not due:
@@ -1769,24 +1893,27 @@ def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessmen
             f"the repayments exceed everything supported by {fen(legal.overpaid)}: "
             "the borrower has overpaid (not claimed back here)"
         )
-    return LoanAssessment(
-        contract_number=loan.contract_number,
-        lender_kind=loan.lender_kind,
-        assessed_on=end,
-        ceiling=ceiling,
-        day_count=d,
-        allocation=allocation,
-        interest_rate=loan.annual_interest_rate,
-        default_rate=default_rate,
-        default_rate_basis=default_basis,
-        contract_principal=contract_principal,
-        disbursed=disbursed,
-        items=tuple(items),
-        ceiling_amount=_round_fen(actual.ceiling_total, d),
-        charges=charges,
-        credited=tuple((k, v) for k, v in legal.credited.items() if v),
-        overpaid=legal.overpaid,
-        periods=tuple(actual.periods),
-        repayments=tuple(actual.allocations),
-        notes=tuple(notes),
+    return _build(
+        LoanAssessment,
+        {
+            "contract_number": loan.contract_number,
+            "lender_kind": loan.lender_kind,
+            "assessed_on": end,
+            "ceiling": ceiling,
+            "day_count": d,
+            "allocation": allocation,
+            "interest_rate": loan.annual_interest_rate,
+            "default_rate": default_rate,
+            "default_rate_basis": default_basis,
+            "contract_principal": contract_principal,
+            "disbursed": disbursed,
+            "items": tuple(items),
+            "ceiling_amount": _round_fen(actual.ceiling_total, d),
+            "charges": charges,
+            "credited": tuple([(k, v) for k, v in legal.credited.items() if v]),
+            "overpaid": legal.overpaid,
+            "periods": tuple(actual.periods),
+            "repayments": tuple(actual.allocations),
+            "notes": tuple(notes),
+        },
     )

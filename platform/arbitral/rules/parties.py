@@ -18,6 +18,7 @@ never repeat the number itself: it is personal data and messages end up in logs.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ def _compact(value: str) -> str:
 
 RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_ID_CHECK = "10X98765432"
+_WEIGHT_TOTAL = sum(RESIDENT_ID_WEIGHTS)
 EARLIEST_BIRTH = date(1900, 1, 1)
 _DIGITS = frozenset("0123456789")
 _RESIDENT_ID_CHARS = re.compile(r"[0-9]*X?")
@@ -84,14 +86,11 @@ def resident_id_check_char(body: str) -> str:
 
 
 def _resident_id_sum(body: str) -> int:
-    """The weighted sum of 17 ASCII digits (``int(body)`` digit by digit, without a
-    call per digit: a batch checks two numbers a row)."""
-    return sum(
-        [
-            (code - 48) * weight
-            for code, weight in zip(body.encode(), RESIDENT_ID_WEIGHTS, strict=True)
-        ]
-    )
+    """The weighted sum of 17 ASCII digits: each digit's code less 48 ("0"), times its
+    weight, summed in C (``map``), the 48s taken off at once (the weights add up to
+    100). A batch checks two numbers a row."""
+    weighted: int = sum(map(operator.mul, body.encode(), RESIDENT_ID_WEIGHTS))
+    return weighted - 48 * _WEIGHT_TOTAL
 
 
 def check_resident_id(value: str, *, today: date | None = None) -> ResidentId:
