@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 from uuid import UUID
@@ -50,8 +51,6 @@ from arbitral.identity.services import actor_of, tenant_of
 from arbitral.payments import batch as batch_invoices
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from arbitral.db.uow import UnitOfWork
     from arbitral.runtime import Runtime
     from arbitral.tenancy.services import TenantInfo
