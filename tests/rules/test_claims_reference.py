@@ -842,7 +842,15 @@ def test_identity_numbers_are_checked_as_before(seed: int) -> None:
         assert code == (
             old if old.startswith("PartyIdError") else repr(check_credit_code(company).code)
         )
-        body = person.strip()[:17]
-        assert _outcome(functools.partial(parties.resident_id_check_char, body)) == _outcome(
-            functools.partial(resident_id_check_char, body)
-        )
+        for new_check, old_check, body in (
+            (parties.resident_id_check_char, resident_id_check_char, person.strip()[:17]),
+            (parties.credit_code_check_char, credit_code_check_char, company.strip()[:17]),
+            (
+                parties.organisation_code_check_char,
+                organisation_code_check_char,
+                company.strip()[8:16],
+            ),
+        ):
+            assert _outcome(functools.partial(new_check, body)) == _outcome(
+                functools.partial(old_check, body)
+            )

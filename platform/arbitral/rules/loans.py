@@ -715,13 +715,23 @@ _CLAIMED_FIELDS: Final = frozenset(ITEMS)
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
+_DAYS: dict[str, date] = {}
+"""Dates read so far, by their text: a batch's loans share a few thousand days."""
+
+
 def _valid_day(value: object) -> date | None:
-    if type(value) is str and _DATE.fullmatch(value):
+    if type(value) is not str:
+        return None
+    day = _DAYS.get(value)
+    if day is None and _DATE.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             return None
-    return None
+        if len(_DAYS) >= _CACHE_LIMIT:
+            _DAYS.clear()
+        _DAYS[value] = day
+    return day
 
 
 def _valid_amount(value: object, *, positive: bool) -> Decimal | None:

@@ -163,6 +163,7 @@ CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 3
 ORGANISATION_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _CREDIT_VALUES = {char: value for value, char in enumerate(CREDIT_CODE_ALPHABET)}
 _UNUSED_LETTERS = "IOZSV"
+_BASE_36 = {char: int(char, 36) for char in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 _CREDIT_CODE_CHARS = re.compile(r"[0-9A-HJ-NPQRTUWXY]*")
 """The alphabet above (what the charset check below lets through)."""
 
@@ -184,8 +185,15 @@ def credit_code_check_char(body: str) -> str:
     """The check character of the first 17 characters of a credit code."""
     if len(body) != 17 or any(char not in _CREDIT_VALUES for char in body):
         raise ValueError("needs exactly 17 credit-code characters")
-    total = sum(_CREDIT_VALUES[char] * w for char, w in zip(body, CREDIT_CODE_WEIGHTS, strict=True))
-    return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
+    return CREDIT_CODE_ALPHABET[_credit_code_check(body)]
+
+
+def _credit_code_check(body: str) -> int:
+    """The check character's value for 17 credit-code characters (summed in C)."""
+    weighted: int = sum(
+        map(operator.mul, map(_CREDIT_VALUES.__getitem__, body), CREDIT_CODE_WEIGHTS)
+    )
+    return (31 - weighted % 31) % 31
 
 
 def organisation_code_check_char(body: str) -> str:
@@ -196,8 +204,15 @@ def organisation_code_check_char(body: str) -> str:
     """
     if len(body) != 8 or not body.isascii() or not body.isalnum() or body != body.upper():
         raise ValueError("needs exactly 8 digits or capital letters")
-    total = sum(int(char, 36) * w for char, w in zip(body, ORGANISATION_CODE_WEIGHTS, strict=True))
-    check = 11 - total % 11
+    return _organisation_code_check(body)
+
+
+def _organisation_code_check(body: str) -> str:
+    """The check character of 8 digits or capital letters (summed in C)."""
+    weighted: int = sum(
+        map(operator.mul, map(_BASE_36.__getitem__, body), ORGANISATION_CODE_WEIGHTS)
+    )
+    check = 11 - weighted % 11
     return "X" if check == 10 else "0" if check == 11 else str(check)
 
 
@@ -218,17 +233,18 @@ def credit_code(value: str) -> str:
     code = _compact(value)
     if not code:
         raise PartyIdError("length", "is empty: give the 18-character unified social credit code")
-    for position, char in enumerate(code if not _CREDIT_CODE_CHARS.fullmatch(code) else "", 1):
-        if char in _CREDIT_VALUES:
-            continue
-        if char in _UNUSED_LETTERS:
-            problem = (
-                f"character {position} is {char}, a letter that credit codes never use "
-                "(no I, O, Z, S or V)"
-            )
-        else:
-            problem = f"character {position} is neither a digit nor a capital letter"
-        raise PartyIdError("charset", f"must be digits and capital letters: {problem}")
+    if not _CREDIT_CODE_CHARS.fullmatch(code):  # which character, and why
+        for position, char in enumerate(code, start=1):
+            if char in _CREDIT_VALUES:
+                continue
+            if char in _UNUSED_LETTERS:
+                problem = (
+                    f"character {position} is {char}, a letter that credit codes never use "
+                    "(no I, O, Z, S or V)"
+                )
+            else:
+                problem = f"character {position} is neither a digit nor a capital letter"
+            raise PartyIdError("charset", f"must be digits and capital letters: {problem}")
     if len(code) == 15 and code.isdigit():
         raise PartyIdError(
             "length",
@@ -239,12 +255,12 @@ def credit_code(value: str) -> str:
         raise PartyIdError("length", f"must be 18 characters long, not {len(code)}")
     if not code[2:8].isdigit():
         raise PartyIdError("region", "must have a region code of 6 digits (characters 3 to 8)")
-    if credit_code_check_char(code[:17]) != code[17]:
+    if CREDIT_CODE_ALPHABET[_credit_code_check(code[:17])] != code[17]:
         raise PartyIdError(
             "checksum",
             "has a wrong check character (the last one): a character is probably mistyped",
         )
-    if organisation_code_check_char(code[8:16]) != code[16]:
+    if _organisation_code_check(code[8:16]) != code[16]:  # credit-code characters, checked
         raise PartyIdError(
             "organisation_code",
             "has an organisation code (characters 9 to 17) whose check character is wrong",
