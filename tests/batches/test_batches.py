@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -320,3 +321,35 @@ async def test_batches_are_seen_by_their_lender_and_the_staff_only(auth_world: W
     assert bad.json()["errors"][0]["field"] == "$.case_type"
     done = await finished(w, headers, batch["id"])
     assert done["state"] == "done"
+
+
+async def test_a_finished_batch_is_accepted_when_the_commission_says_so(auth_world: World) -> None:
+    from tests.batches.test_acceptance import set_policy
+
+    w = auth_world
+    headers = await lender(w)
+    proof = await evidence(w, headers, "seven")
+    batch = await submit(w, headers, jsonl([row(w.a, n, proof) for n in (61, 62)]), 2)
+    lines = await report(w, headers, batch["id"])
+    states = [
+        (await w.client.get(f"/api/v1/cases/{line['case_id']}", headers=headers)).json()["state"]
+        for line in lines
+    ]
+    assert states == ["filed", "filed"]  # a secretary accepts them (policy off)
+
+    await set_policy(w, True)
+    batch = await submit(w, headers, jsonl([row(w.a, n, proof) for n in (63, 64)]), 2)
+    lines = await report(w, headers, batch["id"])
+    for _ in range(200):
+        states = [
+            (await w.client.get(f"/api/v1/cases/{line['case_id']}", headers=headers)).json()[
+                "state"
+            ]
+            for line in lines
+        ]
+        if states == ["accepted", "accepted"]:
+            break
+        await asyncio.sleep(0.05)
+    assert states == ["accepted", "accepted"]
+    invoice = await w.client.get(f"{BATCHES}/{batch['id']}/invoice", headers=headers)
+    assert invoice.status_code == 200, invoice.text

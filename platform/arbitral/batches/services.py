@@ -48,7 +48,7 @@ import structlog
 from arbitral.audit.services import Actor as AuditActor
 from arbitral.audit.services import record
 from arbitral.auth.domain import ClientKind, Permission, Principal, PrincipalKind, Role
-from arbitral.batches import bulk, parse
+from arbitral.batches import acceptance, bulk, parse
 from arbitral.batches.parse import FileFormat, FileRefused, RawRow
 from arbitral.batches.schemas import BatchCounts, BatchFile, BatchIn, BatchOut, BatchPage
 from arbitral.batches.validate import BatchRules, CheckedRow, check_rows, evidence_kinds
@@ -849,16 +849,6 @@ async def _write(
     return last
 
 
-# Called when a batch is done, in its transaction: (uow, runtime, tenant, batch row).
-_on_done: list[Any] = []
-
-
-def on_done(fn: Any) -> Any:
-    """Register what other parts do when a batch is done (acceptance, the lender's webhook)."""
-    _on_done.append(fn)
-    return fn
-
-
 async def _finish(runtime: Runtime, filer: bulk.BatchFiler) -> None:
     tenant_id = filer.tenant.id
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
@@ -895,8 +885,9 @@ async def _finish(runtime: Runtime, filer: bulk.BatchFiler) -> None:
             detail=summary,
         )
         await _tell_lender(uow, row, summary)
-        for fn in _on_done:
-            await fn(uow, runtime, filer.tenant, row)
+        if int(row["cases_created"]):
+            # The commission's policy decides: accepted now case by case, or by a secretary.
+            await acceptance.start_acceptance(uow, runtime, filer.tenant, filer.batch_id)
 
 
 async def _tell_lender(uow: UnitOfWork, row: Mapping[str, Any], summary: Mapping[str, Any]) -> None:
