@@ -86,6 +86,7 @@ class LazyGroup(click.Group):
         "document": "arbitral.documents.cli:command",
         "fairness": "arbitral.fairness.cli:command",
         "webhooks": "arbitral.webhooks.cli:command",
+        "batch": "arbitral.batches.cli:command",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -406,6 +407,7 @@ BENCHMARKS = {
     "filing": "arbitral.bench.filing:command",
     "documents": "arbitral.bench.documents:command",
     "awards": "arbitral.bench.awards:command",
+    "batch": "arbitral.bench.batch:command",
 }
 
 

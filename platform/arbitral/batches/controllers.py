@@ -117,7 +117,7 @@ class BatchController(Controller):
         lines = await services.report_lines(
             request.app.state.runtime, current_principal(request), batch_id
         )
-        body = _csv(lines) if format == "csv" else _jsonl(lines)
+        body = csv_lines(lines) if format == "csv" else jsonl_lines(lines)
         media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
         return Stream(
             body,
@@ -129,7 +129,7 @@ class BatchController(Controller):
         )
 
 
-async def _csv(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def csv_lines(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(services.REPORT_COLUMNS)
@@ -147,7 +147,7 @@ async def _csv(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-async def _jsonl(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def jsonl_lines(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     parts: list[str] = []
     async for line in lines:
         parts.append(json.dumps(line, ensure_ascii=False))
