@@ -287,7 +287,8 @@ async def test_bundles_refused_whole_leave_nothing(auth_world: World) -> None:
 async def test_find_evidence_finds_the_tenants_newest_item_per_hash(auth_world: World) -> None:
     w = auth_world
     pdf, png = contract("L010"), make_png(5, 7)
-    response = await send(w, await lender(w), make_zip([("a.pdf", pdf), ("b.png", png)]))
+    headers, client_id = await lender_client(w)
+    response = await send(w, headers, make_zip([("a.pdf", pdf), ("b.png", png)]))
     assert response.status_code == 201, response.text
     ids = {i["sha256"]: i["item_id"] for i in response.json()["items"]}
     # The same PDF uploaded later by a party: a newer item of that hash.
@@ -307,14 +308,20 @@ async def test_find_evidence_finds_the_tenants_newest_item_per_hash(auth_world: 
     unknown = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(2 * FIND_CHUNK_SQLITE)]
     wanted = [*unknown[:700], sha(pdf), *unknown[700:], sha(png), sha(other)]
     async with w.runtime.db.transaction(tenant_id=w.a.id, readonly=True) as uow:
-        found = await find_evidence(uow, w.a.id, wanted)
-        assert await find_evidence(uow, w.a.id, []) == {}
+        found = await find_evidence(uow, w.a.id, wanted, submitted_by=None)
+        assert await find_evidence(uow, w.a.id, [], submitted_by=None) == {}
+        # A batch's rows cite only what its lender took in: the lender's own item.
+        lenders = await find_evidence(uow, w.a.id, wanted, submitted_by=client_id)
     assert {k: str(v) for k, v in found.items()} == {
         sha(pdf): newer.json()["item"]["id"],
         sha(png): ids[sha(png)],
     }
+    assert {k: str(v) for k, v in lenders.items()} == {
+        sha(pdf): ids[sha(pdf)],
+        sha(png): ids[sha(png)],
+    }
     async with w.runtime.db.transaction(tenant_id=w.b.id, readonly=True) as uow:
-        in_tenant_b = await find_evidence(uow, w.b.id, wanted)
+        in_tenant_b = await find_evidence(uow, w.b.id, wanted, submitted_by=None)
     assert {k: str(v) for k, v in in_tenant_b.items()} == {
         sha(other): in_b.json()["items"][0]["item_id"]
     }

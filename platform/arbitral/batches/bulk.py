@@ -28,6 +28,7 @@ from uuid import UUID, uuid4
 
 from arbitral.audit.services import Actor as AuditActor
 from arbitral.audit.services import record
+from arbitral.batches.bundle import find_evidence
 from arbitral.batches.validate import CheckedRow
 from arbitral.cases.domain import CaseState, Side, exhibit_number
 from arbitral.identity.domain import normalize_email, normalize_phone
@@ -171,28 +172,6 @@ async def _select_in(
         marks = ", ".join("{}" for _ in part)
         rows += await uow.fetch(sql.replace("{in}", f"IN ({marks})"), *args, *part)
     return rows
-
-
-async def find_custody(
-    uow: UnitOfWork, tenant_id: UUID, submitted_by: str, hashes: Sequence[str]
-) -> dict[str, UUID]:
-    """The newest item the filer itself took into custody, per SHA-256 (a party cites
-    only what it submitted: see :func:`arbitral.cases.exhibits._source`)."""
-    rows = await _select_in(
-        uow,
-        "SELECT sha256, id, created_at FROM custody_object "
-        "WHERE tenant_id = {} AND submitted_by = {} AND sha256 {in}",
-        sorted(set(hashes)),
-        tenant_id,
-        submitted_by,
-    )
-    found: dict[str, tuple[Any, UUID]] = {}
-    for row in rows:
-        sha = str(row["sha256"])
-        key = (str(row["created_at"]), UUID(str(row["id"])))
-        if sha not in found or key > found[sha]:
-            found[sha] = key
-    return {sha: key[1] for sha, key in found.items()}
 
 
 async def claimed_contracts(
@@ -365,7 +344,7 @@ async def write_chunk(
     valid = [row for row in checked if row.valid]
     # The evidence: items the filer itself holds in custody.
     hashes = [sha for row in valid for sha in row.evidence.values()]
-    held = await find_custody(uow, tenant_id, filer.filed_by, hashes)
+    held = await find_evidence(uow, tenant_id, hashes, submitted_by=filer.filed_by)
     for row in valid:
         for kind, sha in row.evidence.items():
             if sha not in held:

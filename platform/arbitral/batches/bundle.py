@@ -402,9 +402,13 @@ async def _audit(
 
 
 async def find_evidence(
-    uow: UnitOfWork, tenant_id: UUID, sha256s: Collection[str]
+    uow: UnitOfWork, tenant_id: UUID, sha256s: Collection[str], *, submitted_by: str | None
 ) -> dict[str, UUID]:
     """The custody item of each SHA-256 (lower-case hex) the tenant holds: the newest.
+
+    ``submitted_by``: only the items that submitter took in (a party cites only what it
+    submitted itself, see :func:`arbitral.cases.exhibits._source`; a batch's rows cite
+    the lender's items). None: anyone's.
 
     One query for up to :data:`FIND_CHUNK_POSTGRES` hashes on PostgreSQL (an array,
     ``= ANY``), per :data:`FIND_CHUNK_SQLITE` on SQLite (an ``IN`` list); both use the
@@ -419,9 +423,12 @@ async def find_evidence(
             rows = await uow.fetch(
                 "SELECT DISTINCT ON (sha256) sha256, id FROM custody_object "
                 "WHERE tenant_id = {} AND sha256 = ANY({}::varchar[]) "
+                "AND ({}::varchar IS NULL OR submitted_by = {}) "
                 "ORDER BY sha256, leaf_index DESC",
                 tenant_id,
                 wanted[start : start + FIND_CHUNK_POSTGRES],
+                submitted_by,
+                submitted_by,
             )
             found.update((str(row["sha256"]), as_uuid(row["id"])) for row in rows)
         return found
@@ -432,9 +439,12 @@ async def find_evidence(
         # bare column from the row that gives max()).
         rows = await uow.fetch(
             "SELECT sha256, id, max(leaf_index) AS leaf FROM custody_object "  # noqa: S608 (marks)
-            f"WHERE tenant_id = {{}} AND sha256 IN ({marks}) GROUP BY sha256",
+            f"WHERE tenant_id = {{}} AND sha256 IN ({marks}) "
+            "AND ({} IS NULL OR submitted_by = {}) GROUP BY sha256",
             tenant_id,
             *chunk,
+            submitted_by,
+            submitted_by,
         )
         found.update((str(row["sha256"]), as_uuid(row["id"])) for row in rows)
     return found
