@@ -153,6 +153,11 @@ _TRUNCATE: Final = Context(
     prec=60, rounding=ROUND_DOWN, traps=[InvalidOperation, DivisionByZero, Overflow]
 )
 """Division truncated to 60 digits, for :func:`_round_fen` only."""
+_HALF_UP: Final = Context(
+    prec=60, rounding=ROUND_HALF_UP, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+_truncated_quotient = _TRUNCATE.divide
+_to_fen = _HALF_UP.quantize
 
 
 def _round_fen(numerator: Decimal, denominator: int = 1) -> Decimal:
@@ -174,7 +179,7 @@ def _round_fen(numerator: Decimal, denominator: int = 1) -> Decimal:
         if 2 * remainder >= den:
             cents += 1
         return Decimal(cents if num >= 0 else -cents).scaleb(-2)
-    return _TRUNCATE.divide(numerator, denominator).quantize(_FEN, ROUND_HALF_UP, _TRUNCATE)
+    return _to_fen(_truncated_quotient(numerator, denominator), _FEN)
 
 
 # -- the one-year LPR --------------------------------------------------------------
@@ -1528,8 +1533,13 @@ def _apply_ceiling(run: _Ledger, allocation: Sequence[str]) -> _Supported:
     excess: dict[str, Decimal] = {}
     outstanding: dict[str, Decimal] = {}
     left = zero
+    accrued = run.accrued
     for item in CHARGES:
-        part = within[item] = _round_fen(admitted[item], day_count)
+        taken = admitted[item]
+        if taken == accrued[item]:  # all of it within the ceiling: its total, rounded already
+            part = within[item] = run.total(item)
+        else:
+            part = within[item] = _round_fen(taken, day_count)
         beyond = paid[item] - part
         beyond = zero if zero > beyond else beyond
         excess[item] = beyond
@@ -1679,7 +1689,7 @@ class _Messages:
         self.deducted_upfront = deducted_upfront
         self.texts: dict[str, str] = {}
 
-    def __call__(self, key: str) -> str:
+    def get(self, key: str) -> str:
         text = self.texts.get(key)
         if text is None:
             text = self.texts[key] = self._format(key)
@@ -1799,11 +1809,15 @@ def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessmen
 
     end = loan.assessed_on
     due = end >= loan.maturity_date
-    message = _Messages(loan, rules, ceiling, disbursed, deducted)
+    message = _Messages(loan, rules, ceiling, disbursed, deducted).get
     contract_principal = disbursed + deducted
 
     # min(a, b) is spelt "b if b < a else a", max(a, b) "b if b > a else a" (as in _run)
     zero = Decimal(0)
+    actual_totals = {name: actual.total(name) for name in CHARGES}
+    contract_totals = (
+        actual_totals if contract is actual else {name: contract.total(name) for name in CHARGES}
+    )
     items: list[AssessedItem] = []
     claims = loan.claimed
     outstanding = legal.outstanding
@@ -1825,7 +1839,8 @@ def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessmen
                     ("not_yet_due", Decimal(0), "principal_not_due"),
                 ]
         else:
-            computed = contract.due(name)
+            contractual = contract_totals[name]
+            computed = contractual - contract.paid[name]  # contract.due(name)
             supported = supported_owed if supported_owed < claimed else claimed
             if claimed != supported:
                 if name == "fees":
@@ -1838,13 +1853,16 @@ def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessmen
                     )
                 else:
                     later = Decimal(0)
-                contractual = contract.total(name)
                 within_owed = legal.within[name] - actual.paid[name]
                 layers = [  # from the claim down to what is supported (floors)
                     ("exceeds_contract", contractual + later, "exceeds"),
                     ("not_yet_due", contractual, "not_yet_due"),
                     ("already_repaid", computed, "already_repaid"),
-                    ("deducted_upfront", actual.due(name), "deducted_charges"),
+                    (
+                        "deducted_upfront",
+                        actual_totals[name] - actual.paid[name],
+                        "deducted_charges",
+                    ),
                     ("above_ceiling", within_owed if within_owed > zero else zero, "above_ceiling"),
                     ("excess_payments_credited", supported_owed, "credited"),
                 ]
@@ -1868,7 +1886,7 @@ def _assess(loan: LoanClaim, rules: LoanRules, lpr: LprHistory) -> LoanAssessmen
                 ChargeLine,
                 {
                     "name": name,
-                    "contractual": actual.total(name),
+                    "contractual": actual_totals[name],
                     "within_ceiling": legal.within[name],
                     "paid": actual.paid[name],
                     "paid_beyond_ceiling": legal.excess[name],
