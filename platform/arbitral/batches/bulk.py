@@ -31,6 +31,7 @@ from arbitral.audit.services import record
 from arbitral.batches.bundle import find_evidence
 from arbitral.batches.validate import CheckedRow
 from arbitral.cases.domain import CaseState, Side, exhibit_number
+from arbitral.cases.services import reserve_numbers
 from arbitral.identity.domain import normalize_email, normalize_phone
 from arbitral.ledger import services as ledger
 
@@ -196,34 +197,6 @@ async def lock_lender(uow: UnitOfWork, tenant_id: UUID, lender: str) -> None:
         await uow.fetch(
             "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"loan:{tenant_id}:{lender}"
         )
-
-
-async def reserve_numbers(uow: UnitOfWork, tenant: TenantInfo, year: int, count: int) -> int:
-    """Reserve ``count`` consecutive case numbers of ``year``; the first sequence number."""
-    if uow.is_postgres:
-        await uow.execute(
-            "INSERT INTO case_number_counter (id, tenant_id, year, last_seq) "
-            "VALUES ({}, {}, {}, 0) ON CONFLICT (tenant_id, year) DO NOTHING",
-            uuid4(),
-            tenant.id,
-            year,
-        )
-    else:
-        await uow.execute(
-            "INSERT OR IGNORE INTO case_number_counter (id, tenant_id, year, last_seq) "
-            "VALUES ({}, {}, {}, 0)",
-            uuid4(),
-            tenant.id,
-            year,
-        )
-    rows = await uow.fetch(
-        "UPDATE case_number_counter SET last_seq = last_seq + {} "
-        "WHERE tenant_id = {} AND year = {} RETURNING last_seq",
-        count,
-        tenant.id,
-        year,
-    )
-    return int(rows[0]["last_seq"]) - count + 1
 
 
 # -- respondents' accounts ------------------------------------------------------------------

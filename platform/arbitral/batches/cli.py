@@ -19,7 +19,7 @@ import asyncio
 import hashlib
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -263,11 +263,8 @@ async def _process_here(runtime: Runtime, tenant: Any, batch_id: UUID) -> None:
             await asyncio.sleep(1.0)  # another run holds the lease: wait it out
 
 
-@command.command("show")
-@click.argument("batch_id", type=click.UUID)
-@click.option("--tenant", "slug", required=True, help="The commission's slug.")
-def show(batch_id: UUID, slug: str) -> None:
-    """Print a batch and its progress as JSON."""
+def _as_operator(slug: str, action: Callable[[Runtime, Principal], Awaitable[None]]) -> None:
+    """Run ``action`` as the console operator of ``slug``; a problem is one clear error."""
     from arbitral.cli import load_settings, reports_config_errors
 
     @reports_config_errors
@@ -275,26 +272,37 @@ def show(batch_id: UUID, slug: str) -> None:
         settings = load_settings()
 
         async def go() -> None:
-            import msgspec
-
-            from arbitral.batches import services
             from arbitral.runtime import build_runtime
 
             runtime = build_runtime(settings)
             await runtime.open()
             try:
-                principal = await _principal(runtime, slug)
-                try:
-                    batch = await services.get_batch(runtime, principal, batch_id)
-                except ProblemError as exc:
-                    raise _problem(exc) from None
-                click.echo(msgspec.json.format(msgspec.json.encode(batch), indent=2).decode())
+                await action(runtime, await _principal(runtime, slug))
+            except ProblemError as exc:
+                raise _problem(exc) from None
             finally:
                 await runtime.close()
 
         asyncio.run(go())
 
     run()
+
+
+@command.command("show")
+@click.argument("batch_id", type=click.UUID)
+@click.option("--tenant", "slug", required=True, help="The commission's slug.")
+def show(batch_id: UUID, slug: str) -> None:
+    """Print a batch and its progress as JSON."""
+
+    async def action(runtime: Runtime, principal: Principal) -> None:
+        import msgspec
+
+        from arbitral.batches import services
+
+        batch = await services.get_batch(runtime, principal, batch_id)
+        click.echo(msgspec.json.format(msgspec.json.encode(batch), indent=2).decode())
+
+    _as_operator(slug, action)
 
 
 @command.command("report")
@@ -303,32 +311,15 @@ def show(batch_id: UUID, slug: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
 def report(batch_id: UUID, slug: str, fmt: str) -> None:
     """Write the batch's per-row report to stdout."""
-    from arbitral.cli import load_settings, reports_config_errors
 
-    @reports_config_errors
-    def run() -> None:
-        settings = load_settings()
+    async def action(runtime: Runtime, principal: Principal) -> None:
+        from arbitral.batches import services
+        from arbitral.batches.controllers import csv_lines, jsonl_lines
 
-        async def go() -> None:
-            from arbitral.batches import services
-            from arbitral.batches.controllers import csv_lines, jsonl_lines
-            from arbitral.runtime import build_runtime
+        lines = await services.report_lines(runtime, principal, batch_id)
+        body = csv_lines(lines) if fmt == "csv" else jsonl_lines(lines)
+        async for part in body:
+            sys.stdout.buffer.write(part)
+        sys.stdout.flush()
 
-            runtime = build_runtime(settings)
-            await runtime.open()
-            try:
-                principal = await _principal(runtime, slug)
-                try:
-                    lines = await services.report_lines(runtime, principal, batch_id)
-                except ProblemError as exc:
-                    raise _problem(exc) from None
-                body = csv_lines(lines) if fmt == "csv" else jsonl_lines(lines)
-                async for part in body:
-                    sys.stdout.buffer.write(part)
-                sys.stdout.flush()
-            finally:
-                await runtime.close()
-
-        asyncio.run(go())
-
-    run()
+    _as_operator(slug, action)

@@ -633,6 +633,16 @@ async def get_case(runtime: Runtime, principal: Principal, case_id: UUID) -> Cas
 
 async def _next_number(uow: UnitOfWork, tenant: TenantInfo, year: int) -> tuple[int, str]:
     """The next case number of ``year``: gapless, never given twice (row-locked counter)."""
+    seq = await reserve_numbers(uow, tenant, year, 1)
+    return seq, tenant.format_case_number(year, seq)
+
+
+async def reserve_numbers(uow: UnitOfWork, tenant: TenantInfo, year: int, count: int) -> int:
+    """Reserve ``count`` consecutive case numbers of ``year``; the first sequence number.
+
+    The counter row stays locked until the transaction ends, so numbers are gapless
+    (a rolled-back filing gives its numbers back) and never given twice.
+    """
     if uow.is_postgres:
         await uow.execute(
             "INSERT INTO case_number_counter (id, tenant_id, year, last_seq) "
@@ -650,13 +660,13 @@ async def _next_number(uow: UnitOfWork, tenant: TenantInfo, year: int) -> tuple[
             year,
         )
     rows = await uow.fetch(
-        "UPDATE case_number_counter SET last_seq = last_seq + 1 "
+        "UPDATE case_number_counter SET last_seq = last_seq + {} "
         "WHERE tenant_id = {} AND year = {} RETURNING last_seq",
+        count,
         tenant.id,
         year,
     )
-    seq = int(rows[0]["last_seq"])
-    return seq, tenant.format_case_number(year, seq)
+    return int(rows[0]["last_seq"]) - count + 1
 
 
 async def command(
