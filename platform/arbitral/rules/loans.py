@@ -739,20 +739,51 @@ def _valid_day(value: object) -> date | None:
     return day
 
 
+_NUMBERS: dict[str, Decimal] = {}
+"""Amounts read so far, by their text: a batch's loans repeat many ("0.00", round
+principals, fees). Decimals are immutable, so one can serve every loan."""
+
+
 def _valid_amount(value: object, *, positive: bool) -> Decimal | None:
-    if type(value) is not str or not _AMOUNT.fullmatch(value):
+    if type(value) is not str:
         return None
-    amount = Decimal(value)
-    if amount > MAX_AMOUNT or (positive and amount == 0):
+    amount = _NUMBERS.get(value)
+    if amount is None:
+        if not _AMOUNT.fullmatch(value):
+            return None
+        amount = Decimal(value)
+        if amount > MAX_AMOUNT:
+            return None
+        _remember_number(value, amount)
+    if positive and amount == 0:
         return None
     return amount
 
 
 def _valid_rate(value: object) -> Decimal | None:
-    if type(value) is not str or not _RATE.fullmatch(value):
+    if type(value) is not str:
         return None
-    rate = Decimal(value)
-    return None if rate > MAX_RATE else rate
+    rate = _RATES.get(value)
+    if rate is None:
+        if not _RATE.fullmatch(value):
+            return None
+        rate = Decimal(value)
+        if rate > MAX_RATE:
+            return None
+        if len(_RATES) >= _CACHE_LIMIT:
+            _RATES.clear()
+        _RATES[value] = rate
+    return rate
+
+
+_RATES: dict[str, Decimal] = {}
+"""Rates read so far (kept apart from amounts: "1.5" is an amount, not a rate)."""
+
+
+def _remember_number(text: str, number: Decimal) -> None:
+    if len(_NUMBERS) >= _CACHE_LIMIT:
+        _NUMBERS.clear()
+    _NUMBERS[text] = number
 
 
 def _valid_text(value: object, max_length: int) -> str | None:
