@@ -26,6 +26,14 @@ principal without a ceiling; the reasons explain the difference layer by layer.
 Everything is exact (``Decimal``, with a context that raises rather than rounds);
 amounts are rounded to the fen, half up, once per item: an item's cumulative total is
 rounded and what was already paid of it is subtracted. Pure: no I/O, no clock reads.
+
+Speed (a lender's batch is 100,000 loans): a valid document is read in one pass
+(:func:`_parse_valid`; anything else by the reporting reader), texts of dates, amounts
+and rates are read once each, a ceiling and the messages that depend only on the rules
+are made once, the runs keep their state in local variables, and result objects are
+made without their frozen-dataclass ``__init__`` (:func:`_build`). None of this changes
+a result: tests/rules/test_loans_reference.py compares them with a frozen copy of the
+straightforward code. The caches are plain dicts, bounded (cleared when full).
 """
 
 from __future__ import annotations
