@@ -13,6 +13,7 @@ from arbitral.auth.domain import ClientKind, Role
 from tests.auth.conftest import auth_world, cheap_password_hashing
 from tests.batches.helpers import (
     BATCHES,
+    claimant,
     create,
     evidence,
     finished,
@@ -353,3 +354,30 @@ async def test_a_finished_batch_is_accepted_when_the_commission_says_so(auth_wor
     assert states == ["accepted", "accepted"]
     invoice = await w.client.get(f"{BATCHES}/{batch['id']}/invoice", headers=headers)
     assert invoice.status_code == 200, invoice.text
+
+
+async def test_a_contract_filed_one_by_one_is_a_duplicate_anywhere_after(
+    auth_world: World,
+) -> None:
+    w = auth_world
+    headers = await lender(w)
+    proof = await evidence(w, headers, "eight")
+    single = row(w.a, 81, proof)
+    claim = {k: v for k, v in single.items() if k not in {"arbitration_clause", "evidence"}}
+    claim["claimant"] = claimant()
+    filed = await w.client.post(
+        "/api/v1/cases", json={"case_type": "online-loan", "claim": claim}, headers=headers
+    )
+    assert filed.status_code == 201, filed.text
+    again = await w.client.post(
+        "/api/v1/cases", json={"case_type": "online-loan", "claim": claim}, headers=headers
+    )
+    assert again.status_code == 409, again.text
+    assert again.json()["errors"][0]["field"] == "$.claim.loan.contract_number"
+    assert again.json()["case_id"] == filed.json()["id"]
+    batch = await submit(w, headers, jsonl([single, row(w.a, 82, proof)]), 2)
+    assert batch["counts"]["created"] == 1
+    assert batch["counts"]["duplicate"] == 1
+    lines = await report(w, headers, batch["id"])
+    assert lines[0]["state"] == "duplicate"
+    assert lines[0]["case_id"] == filed.json()["id"]

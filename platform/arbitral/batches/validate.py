@@ -158,14 +158,22 @@ def _check(
         except loans.LoanInputError as exc:
             problems.extend((f"$.loan.{f}" if f else "$.loan", r, m) for f, r, m in exc.problems)
             return out
-        principal = assessment.item("principal")
-        out.interest_claimed = assessment.total("claimed") - principal.claimed
-        out.interest_supported = assessment.total("supported") - principal.supported
+        out.interest_claimed, out.interest_supported = interest_figures(assessment)
     builtins: dict[str, Any] = msgspec.to_builtins(values)
     builtins["arbitration_clause"] = clause
     out.claim = builtins
     out.amount_claimed = Decimal(str(builtins["amount_claimed"]))
     return out
+
+
+def interest_figures(assessment: loans.LoanAssessment) -> tuple[Decimal, Decimal]:
+    """(claimed, supported) of everything but the principal: interest, default interest,
+    fees and penalty, against what the ceiling supports."""
+    principal = assessment.item("principal")
+    return (
+        assessment.total("claimed") - principal.claimed,
+        assessment.total("supported") - principal.supported,
+    )
 
 
 def _clause(ctx: BatchRules, raw: object, problems: list[tuple[str, str, str]]) -> str:

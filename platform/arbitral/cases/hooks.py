@@ -32,6 +32,7 @@ HOOK_MODULES: list[str] = [
     "arbitral.hearings.hooks",
     "arbitral.service.hooks",
     "arbitral.webhooks.hooks",
+    "arbitral.batches.hooks",
 ]
 
 

@@ -594,6 +594,21 @@ async def file_case(runtime: Runtime, principal: Principal, filing: CaseFiling) 
                 "number": number,
             },
         )
+        # Other contexts register what a new claim means to them (a loan contract is
+        # claimed once: arbitral.batches.hooks); a refusal there undoes the filing.
+        await hooks.run_hooks(
+            uow,
+            runtime,
+            hooks.Transitioned(
+                tenant=tenant,
+                case_id=case_id,
+                command="file",
+                from_state=CaseState.FILED,
+                to_state=CaseState.FILED,
+                actor=principal.actor_id,
+                data={"case_type": filing.case_type, "claim": values, "filed_by": principal},
+            ),
+        )
         await ledger.append(
             uow,
             tenant_id,
