@@ -32,7 +32,13 @@ async def test_client_credentials_token_and_its_use(auth_world: World) -> None:
     assert claims["iss"] == f"{base}/t/{w.a.slug}"
     assert claims["aud"] == f"{base}/api"
     assert claims["exp"] - claims["iat"] == 600
-    assert set(claims["scope"].split()) == {"tenant:read", "cases:file", "batches:submit"}
+    assert set(claims["scope"].split()) == {
+        "tenant:read",
+        "cases:file",
+        "cases:read",
+        "batches:submit",
+        "evidence:submit",
+    }
 
     bearer = {"authorization": f"Bearer {token}"}
     me = await w.client.get("/api/v1/me", headers=bearer)

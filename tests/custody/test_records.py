@@ -714,8 +714,8 @@ async def test_only_platforms_and_lenders_push_records(auth_world: World) -> Non
     assert response.status_code == 403
     assert "/api/v1/custody/items" in response.json()["detail"]
     # Clients without evidence:submit: the guard's 403; no credentials: 401.
-    for kind in (ClientKind.COURT, ClientKind.LENDER):
-        response = await push(w, bearer(await w.token(w.a, kind)), compact)
+    for kind, scope in ((ClientKind.COURT, None), (ClientKind.LENDER, "tenant:read cases:file")):
+        response = await push(w, bearer(await w.token(w.a, kind, scope)), compact)
         assert response.status_code == 403
         assert "evidence:submit" in response.json()["detail"]
     assert (await w.client.post(URL, content=compact, headers=JOSE)).status_code == 401
