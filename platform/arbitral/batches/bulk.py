@@ -160,13 +160,21 @@ MEMBERSHIP_COLUMNS: Final = _cols(
 
 
 async def _select_in(
-    uow: UnitOfWork, sql: str, values: Sequence[Any], *args: Any
+    uow: UnitOfWork, sql: str, values: Sequence[Any], *args: Any, pg_type: str = "text"
 ) -> list[dict[str, Any]]:
-    """``sql`` with ``{in}`` standing for the list ``values`` (= ANY on PostgreSQL)."""
+    """``sql`` with ``{in}`` standing for the list ``values``.
+
+    On PostgreSQL ``IN (SELECT unnest($n))``: one index probe per value, whatever the
+    planner believes of a table that a batch is growing faster than autovacuum analyses
+    it (``= ANY`` was planned as a scan of every row of the lender, once per chunk:
+    quadratic over a batch).
+    """
     if not values:
         return []
     if uow.is_postgres:
-        return await uow.fetch(sql.replace("{in}", "= ANY({})"), *args, list(values))
+        return await uow.fetch(
+            sql.replace("{in}", f"IN (SELECT unnest({{}}::{pg_type}[]))"), *args, list(values)
+        )
     rows: list[dict[str, Any]] = []
     for start in range(0, len(values), SQLITE_IN):
         part = list(values[start : start + SQLITE_IN])
@@ -249,6 +257,7 @@ async def respondent_accounts(
         "AND user_id {in}",
         existing,
         tenant_id,
+        pg_type="uuid",
     ):
         roles.setdefault(UUID(str(r["user_id"])), set()).add(str(r["role"]))
     new_users: list[tuple[Any, ...]] = []

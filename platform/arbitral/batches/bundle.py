@@ -421,8 +421,10 @@ async def find_evidence(
     if uow.is_postgres:
         for start in range(0, len(wanted), FIND_CHUNK_POSTGRES):
             rows = await uow.fetch(
+                # IN (SELECT unnest): one index probe per hash, however stale the
+                # planner's statistics of a fast-growing table are.
                 "SELECT DISTINCT ON (sha256) sha256, id FROM custody_object "
-                "WHERE tenant_id = {} AND sha256 = ANY({}::varchar[]) "
+                "WHERE tenant_id = {} AND sha256 IN (SELECT unnest({}::varchar[])) "
                 "AND ({}::varchar IS NULL OR submitted_by = {}) "
                 "ORDER BY sha256, leaf_index DESC",
                 tenant_id,
