@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 from arbitral.batches.bulk import CONTRACT_COLUMNS, claimed_contracts, insert_rows, lock_lender
 from arbitral.batches.validate import interest_figures
@@ -62,7 +61,7 @@ async def register_loan_contract(uow: UnitOfWork, runtime: Runtime, event: Trans
         CONTRACT_COLUMNS,
         [
             (
-                uuid4(),
+                None,  # a new id (NEW_ID)
                 tenant_id,
                 lender,
                 number,
