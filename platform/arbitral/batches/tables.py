@@ -89,4 +89,3 @@ class LoanContract(Table, tablename="loan_contract"):
     interest_supported = Numeric(digits=(16, 2))
     over_cap = Boolean(default=False)
     created_at = Timestamptz()
-

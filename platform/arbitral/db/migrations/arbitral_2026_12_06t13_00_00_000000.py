@@ -127,8 +127,7 @@ async def forwards():
 
 SQL = [
     # The same Idempotency-Key from the same submitter finds the first batch.
-    "CREATE UNIQUE INDEX claim_batch_key ON claim_batch "
-    "(tenant_id, filed_by, idempotency_key)",
+    "CREATE UNIQUE INDEX claim_batch_key ON claim_batch (tenant_id, filed_by, idempotency_key)",
     "CREATE INDEX claim_batch_client ON claim_batch (tenant_id, client_id, created_at)",
     "CREATE UNIQUE INDEX batch_problem_row ON batch_problem (tenant_id, batch_id, row_no)",
     # One case per lender and contract, whatever the batches or retries.
