@@ -25,8 +25,8 @@ import hashlib
 import json
 import multiprocessing
 import os
-import resource
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -228,9 +228,47 @@ async def _prepare(env: dict[str, str], rows: int, copy_url: str) -> uuid.UUID:
     return tenant_id
 
 
+def _status_kib(pid: int | str, field: str) -> int:
+    """A field of /proc/PID/status in KiB (0 when the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+def _children() -> list[str]:
+    found: list[str] = []
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as handle:
+                found += handle.read().split()
+    except OSError:
+        pass
+    return found
+
+
+def _watch_workers(peak: list[int], stop: threading.Event) -> None:
+    """The largest resident size any checking worker reached (sampled every 0.1 s).
+
+    ``ru_maxrss`` will not do: Linux carries a process's high-water mark across the
+    fork and exec that start a child, so a child reports its parent's size.
+    """
+    while not stop.wait(0.1):
+        for pid in _children():
+            peak[0] = max(peak[0], _status_kib(pid, "VmHWM"), _status_kib(pid, "VmRSS"))
+
+
 def _pipeline(env: dict[str, str], tenant_id: str, path: str, rows: int, out: Any) -> None:
     """In a fresh process: create, upload, process; the figures through ``out``."""
     os.environ.update(env)
+    peak = [0]
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_workers, args=(peak, stop), daemon=True)
+    watcher.start()
     try:
         figures = asyncio.run(_run_pipeline(env, uuid.UUID(tenant_id), Path(path), rows))
     except BaseException:
@@ -238,8 +276,12 @@ def _pipeline(env: dict[str, str], tenant_id: str, path: str, rows: int, out: An
 
         out.send({"error": traceback.format_exc()})
         raise
-    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    figures["workers_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    finally:
+        stop.set()
+        watcher.join()
+    # VmHWM is this process's own high-water mark since it started (see _watch_workers).
+    figures["peak_rss_mb"] = _status_kib("self", "VmHWM") / 1024
+    figures["workers_peak_rss_mb"] = peak[0] / 1024
     out.send(figures)
 
 
