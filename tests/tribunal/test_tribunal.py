@@ -573,6 +573,8 @@ async def test_a_lenders_cases_are_appointed_by_the_commission_within_the_cap(
                 "email": f"loans{n}@lender.example.cn",
             }
         )
+        # Two loans: a contract is claimed once (arbitral.batches.hooks).
+        claim["loan"]["contract_number"] = f"JK-2021-{n:04d}"
         filed = await w.client.post(
             URL, json={"case_type": "online-loan", "claim": claim}, headers=lender
         )
