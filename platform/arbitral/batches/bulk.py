@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -72,8 +72,6 @@ class ChunkOutcome:
     cases: int = 0
     rejected: int = 0
     duplicate: int = 0
-    accounts: int = 0
-    case_ids: list[UUID] = field(default_factory=list)
 
 
 # -- the generic bulk insert ------------------------------------------------------------
@@ -359,49 +357,39 @@ async def write_chunk(
     creating: list[CheckedRow] = []
     case_ids: list[UUID] = []
     here: dict[str, UUID] = {}
+
+    def refused(row: CheckedRow, state: str, existing: UUID | None = None) -> None:
+        problems.append(
+            (
+                None,  # a new id (NEW_ID)
+                tenant_id,
+                filer.batch_id,
+                row.row_no,
+                row.line_no,
+                row.contract_number,
+                state,
+                _problem_json(row.problems),
+                existing,
+            )
+        )
+
     for row in checked:
         if not row.valid:
             outcome.rejected += 1
-            problems.append(
-                (
-                    None,  # a new id (NEW_ID)
-                    tenant_id,
-                    filer.batch_id,
-                    row.row_no,
-                    row.line_no,
-                    row.contract_number,
-                    "rejected",
-                    _problem_json(row.problems),
-                    None,
-                )
-            )
+            refused(row, "rejected")
             continue
         assert row.contract_number is not None
         existing = before.get(row.contract_number) or here.get(row.contract_number)
         if existing is not None:
             outcome.duplicate += 1
-            problems.append(
+            row.problems.append(
                 (
-                    None,  # a new id (NEW_ID)
-                    tenant_id,
-                    filer.batch_id,
-                    row.row_no,
-                    row.line_no,
-                    row.contract_number,
+                    "$.loan.contract_number",
                     "duplicate",
-                    _problem_json(
-                        [
-                            (
-                                "$.loan.contract_number",
-                                "duplicate",
-                                f"contract {row.contract_number} is already claimed "
-                                f"(case {existing})",
-                            )
-                        ]
-                    ),
-                    existing,
+                    f"contract {row.contract_number} is already claimed (case {existing})",
                 )
             )
+            refused(row, "duplicate", existing)
             continue
         case_id = uuid4()
         here[row.contract_number] = case_id
@@ -409,9 +397,8 @@ async def write_chunk(
         case_ids.append(case_id)
     await insert_rows(uow, "batch_problem", PROBLEM_COLUMNS, problems)
     if creating:
-        outcome.accounts = await _create_cases(uow, filer, creating, case_ids, held, now)
+        await _create_cases(uow, filer, creating, case_ids, held, now)
     outcome.cases = len(creating)
-    outcome.case_ids = case_ids
     return outcome
 
 
@@ -422,7 +409,7 @@ async def _create_cases(
     case_ids: Sequence[UUID],
     held: Mapping[str, UUID],
     now: datetime,
-) -> int:
+) -> None:
     tenant = filer.tenant
     tenant_id = tenant.id
     year = now.astimezone(tenant.zone).year
@@ -591,4 +578,3 @@ async def _create_cases(
             "amount_claimed": str(sum((r.amount_claimed for r in rows), Decimal(0))),
         },
     )
-    return opened

@@ -28,7 +28,6 @@ see every batch of the commission.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import os
@@ -52,6 +51,7 @@ from arbitral.batches import acceptance, bulk, parse
 from arbitral.batches.parse import FileFormat, FileRefused, RawRow
 from arbitral.batches.schemas import BatchCounts, BatchFile, BatchIn, BatchOut, BatchPage
 from arbitral.batches.validate import BatchRules, CheckedRow, check_rows, evidence_kinds
+from arbitral.cases.services import page_cursor, parse_page_cursor
 from arbitral.custody.services import Intake, UploadMeta, enter_item, parse_declared_sha256
 from arbitral.db.values import as_datetime, as_optional_datetime, as_uuid
 from arbitral.errors import (
@@ -394,23 +394,6 @@ async def get_batch(runtime: Runtime, principal: Principal, batch_id: UUID) -> B
     return batch_out(row, now=runtime.clock.now())
 
 
-def _cursor(created_at: datetime, batch_id: UUID) -> str:
-    raw = f"{created_at.isoformat()}|{batch_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _parse_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, batch_id = raw.split("|")
-        return datetime.fromisoformat(at), UUID(batch_id)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed(
-            "the cursor is not valid",
-            errors=[FieldProblem("cursor", "format", "use next_cursor from the previous page")],
-        ) from None
-
-
 async def list_batches(
     runtime: Runtime, principal: Principal, *, cursor: str | None, limit: int
 ) -> BatchPage:
@@ -428,7 +411,7 @@ async def list_batches(
     elif principal.kind is PrincipalKind.USER and not principal.can(Permission.CASES_MANAGE):
         return BatchPage(items=[], next_cursor=None)
     if cursor:
-        at, last = _parse_cursor(cursor)
+        at, last = parse_page_cursor(cursor)
         where.append("(created_at < {} OR (created_at = {} AND id < {}))")
         args += [at, at, last]
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
@@ -444,7 +427,7 @@ async def list_batches(
     last_row = rows[limit - 1] if more else None
     return BatchPage(
         items=items,
-        next_cursor=_cursor(as_datetime(last_row["created_at"]), as_uuid(last_row["id"]))
+        next_cursor=page_cursor(as_datetime(last_row["created_at"]), as_uuid(last_row["id"]))
         if last_row
         else None,
     )
@@ -498,11 +481,8 @@ async def upload_claims(
     fmt = _declared_format(content_type)
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         row = await access_batch(uow, principal, batch_id)
-    if principal.kind is PrincipalKind.API_CLIENT or principal.kind is PrincipalKind.OPERATOR:
-        if str(row["filed_by"]) != principal.actor_id:
-            raise NotFound("no such batch")
-    else:
-        raise NotFound("no such batch")
+    if str(row["filed_by"]) != principal.actor_id:
+        raise NotFound("no such batch")  # only its filer uploads (the staff read it)
     if row["state"] != "created":
         if expected is not None and row["file_sha256"] == expected:
             return batch_out(row, now=runtime.clock.now())

@@ -942,12 +942,13 @@ async def amend(runtime: Runtime, principal: Principal, case_id: UUID, data: Ame
 # -- lists ---------------------------------------------------------------------------
 
 
-def _cursor(filed_at: datetime, case_id: UUID) -> str:
-    raw = f"{filed_at.isoformat()}|{case_id}".encode()
+def page_cursor(at: datetime, row_id: UUID) -> str:
+    """An opaque keyset cursor for pages ordered by (a time, an id), newest first."""
+    raw = f"{at.isoformat()}|{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _parse_cursor(cursor: str) -> tuple[datetime, UUID]:
+def parse_page_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, ident = raw.partition("|")
@@ -1021,7 +1022,7 @@ async def list_cases(
         sql += " AND c.state = {}"
         params.append(state)
     if cursor:
-        at, ident = _parse_cursor(cursor)
+        at, ident = parse_page_cursor(cursor)
         sql += " AND (c.filed_at < {} OR (c.filed_at = {} AND c.id < {}))"
         params += [at, at, ident]
     sql += " ORDER BY c.filed_at DESC, c.id DESC LIMIT {}"
@@ -1045,7 +1046,7 @@ async def list_cases(
         for r in rows
     ]
     last = items[-1] if items and more else None
-    return CasePage(items=items, next_cursor=_cursor(last.filed_at, last.id) if last else None)
+    return CasePage(items=items, next_cursor=page_cursor(last.filed_at, last.id) if last else None)
 
 
 async def _party_names(
