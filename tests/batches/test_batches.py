@@ -24,6 +24,7 @@ from tests.batches.helpers import (
     submit,
     upload,
 )
+from tests.cases.helpers import command
 from tests.support.world import World
 
 __all__ = ["auth_world", "cheap_password_hashing"]
@@ -381,3 +382,50 @@ async def test_a_contract_filed_one_by_one_is_a_duplicate_anywhere_after(
     lines = await report(w, headers, batch["id"])
     assert lines[0]["state"] == "duplicate"
     assert lines[0]["case_id"] == filed.json()["id"]
+
+
+async def test_an_amended_claim_moves_its_contract_registration(auth_world: World) -> None:
+    """A returned claim amended to another contract: the new one is claimed (refused when
+    another case has it), the old one is free again."""
+    w = auth_world
+    headers = await lender(w)
+    proof = await evidence(w, headers, "nine")
+    secretary = await w.login(w.a, Role.SECRETARY)
+
+    def claim_of(n: int) -> dict[str, Any]:
+        data = row(w.a, n, proof)
+        claim = {k: v for k, v in data.items() if k not in {"arbitration_clause", "evidence"}}
+        claim["claimant"] = claimant()
+        return claim
+
+    async def file(n: int) -> Any:
+        return await w.client.post(
+            "/api/v1/cases",
+            json={"case_type": "online-loan", "claim": claim_of(n)},
+            headers=headers,
+        )
+
+    first, second = (await file(83)).json(), (await file(84)).json()
+    returned = await command(w, secretary, first["id"], "return_for_correction", "wrong loan")
+    assert returned.status_code == 200, returned.text
+
+    async def amend(n: int) -> Any:
+        return await w.client.post(
+            f"/api/v1/cases/{first['id']}/amendment",
+            json={"claim": claim_of(n), "reason": "the right loan"},
+            headers=headers,
+        )
+
+    taken = await amend(84)
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["errors"][0]["field"] == "$.claim.loan.contract_number"
+    assert taken.json()["case_id"] == second["id"]
+    still = await w.client.get(f"/api/v1/cases/{first['id']}", headers=headers)
+    assert still.json()["state"] == "returned", "the refused amendment changed nothing"
+    amended = await amend(85)
+    assert amended.status_code == 200, amended.text
+    again = await file(85)
+    assert again.status_code == 409, again.text
+    assert again.json()["case_id"] == first["id"]
+    freed = await file(83)
+    assert freed.status_code == 201, freed.text

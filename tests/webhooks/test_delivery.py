@@ -23,7 +23,8 @@ from tests.support.world import World
 ENDPOINT = "/api/v1/webhooks/endpoint"
 
 
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 30.0) -> None:
+    # Generous: a retry went past 15 s once with a second test run loading both cores.
     deadline = time.monotonic() + seconds
     while not await check():
         assert time.monotonic() < deadline, "timed out"

@@ -17,10 +17,10 @@ so a chunk is written whole or not at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -32,6 +32,7 @@ from arbitral.batches.bundle import find_evidence
 from arbitral.batches.validate import CheckedRow
 from arbitral.cases.domain import CaseState, Side, exhibit_number
 from arbitral.cases.services import reserve_numbers
+from arbitral.db.bulk import columns, insert_rows, select_in
 from arbitral.identity.domain import normalize_email, normalize_phone
 from arbitral.ledger import services as ledger
 
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from arbitral.rules.model import EvidenceRequirement
     from arbitral.tenancy.services import TenantInfo
 
-SQLITE_IN: Final = 500
 PARTY_ROLES: Final = frozenset({"claimant", "respondent", "agent"})
 
 
@@ -72,98 +72,49 @@ class ChunkOutcome:
     cases: int = 0
     rejected: int = 0
     duplicate: int = 0
+    # Seconds spent per part of the chunk (logged with the chunk: where the time goes).
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, part: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[part] = round(self.seconds.get(part, 0.0) + now - since, 4)
+        return now
 
 
-# -- the generic bulk insert ------------------------------------------------------------
-
-
-# A column whose value is a new id nothing else refers to: made where the row is written.
-NEW_ID: Final = "newid"
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    pg_type: str  # the array element type on PostgreSQL, or NEW_ID
-
-
-async def insert_rows(
-    uow: UnitOfWork, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
-) -> None:
-    """Insert ``rows`` (tuples in ``columns`` order) in one statement."""
-    if not rows:
-        return
-    names = ", ".join(c.name for c in columns)
-    if uow.is_postgres:
-        # New ids are made by the database: some 900,000 uuid4() calls per 100,000 claims
-        # were seconds of the writer's time, and their bytes need not travel.
-        sent = [(i, c) for i, c in enumerate(columns) if c.pg_type != NEW_ID]
-        arrays = [[row[i] for row in rows] for i, _ in sent]
-        params = ", ".join(
-            f"${n}::{'text' if c.pg_type == 'json' else c.pg_type}[]"
-            for n, (_, c) in enumerate(sent, start=1)
-        )
-        fields = ", ".join(c.name for _, c in sent)
-        select = ", ".join(
-            "gen_random_uuid()"
-            if c.pg_type == NEW_ID
-            else f"t.{c.name}::json"
-            if c.pg_type == "json"
-            else f"t.{c.name}"
-            for c in columns
-        )
-        sql = (
-            f"INSERT INTO {table} ({names}) SELECT {select} "  # noqa: S608 (constant names)
-            f"FROM unnest({params}) AS t({fields})"
-        )
-        await uow.connection.execute(sql, *arrays)
-    else:
-        marks = ", ".join("?" for _ in columns)
-        fresh = [i for i, c in enumerate(columns) if c.pg_type == NEW_ID]
-        await uow.connection.executemany(
-            f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 (constant names)
-            [tuple(uuid4() if i in fresh else v for i, v in enumerate(row)) for row in rows],
-        )
-
-
-def _cols(spec: str) -> list[Column]:
-    return [Column(*item.split(":")) for item in spec.split()]
-
-
-CASE_COLUMNS: Final = _cols(
+CASE_COLUMNS: Final = columns(
     "id:uuid tenant_id:uuid case_type:text rule_set:text rule_set_version:text state:text "
     "claim:json amount_claimed:numeric filed_by:text filer_kind:text filer_user_id:uuid "
     "filed_by_client:text filed_at:timestamptz updated_at:timestamptz version:int4 "
     "number:text number_year:int4 number_seq:int4"
 )
-PARTY_COLUMNS: Final = _cols(
+PARTY_COLUMNS: Final = columns(
     "id:newid tenant_id:uuid case_id:uuid side:text position:int4 kind:text name:text "
     "id_number:text phone:text email:text address:text user_id:uuid"
 )
-EVENT_COLUMNS: Final = _cols(
+EVENT_COLUMNS: Final = columns(
     "id:newid tenant_id:uuid case_id:uuid seq:int4 command:text from_state:text to_state:text "
     "actor:text actor_kind:text at:timestamptz reason:text data:json"
 )
-EXHIBIT_COLUMNS: Final = _cols(
+EXHIBIT_COLUMNS: Final = columns(
     "id:newid tenant_id:uuid case_id:uuid side:text seq:int4 number:text title:text "
     "description:text proves:text kind:text custody_object_id:uuid provenance:text "
     "created_at:timestamptz created_by:text submitted_at:timestamptz submitted_by:text "
     "ruling_reason:text"
 )
-CONTRACT_COLUMNS: Final = _cols(
+CONTRACT_COLUMNS: Final = columns(
     "id:newid tenant_id:uuid lender_id_number:text contract_number:text case_id:uuid "
     "batch_id:uuid row_no:int4 client_id:text amount_claimed:numeric interest_claimed:numeric "
     "interest_supported:numeric over_cap:bool created_at:timestamptz"
 )
-PROBLEM_COLUMNS: Final = _cols(
+PROBLEM_COLUMNS: Final = columns(
     "id:newid tenant_id:uuid batch_id:uuid row_no:int4 line_no:int4 contract_number:text "
     "state:text problems:json existing_case_id:uuid"
 )
-USER_COLUMNS: Final = _cols(
+USER_COLUMNS: Final = columns(
     "id:uuid tenant_id:uuid display_name:text email:text phone:text status:text "
     "created_at:timestamptz updated_at:timestamptz"
 )
-MEMBERSHIP_COLUMNS: Final = _cols(
+MEMBERSHIP_COLUMNS: Final = columns(
     "id:newid tenant_id:uuid user_id:uuid role:text granted_at:timestamptz granted_by:text"
 )
 
@@ -171,35 +122,11 @@ MEMBERSHIP_COLUMNS: Final = _cols(
 # -- lookups, one query per chunk ----------------------------------------------------------
 
 
-async def _select_in(
-    uow: UnitOfWork, sql: str, values: Sequence[Any], *args: Any, pg_type: str = "text"
-) -> list[dict[str, Any]]:
-    """``sql`` with ``{in}`` standing for the list ``values``.
-
-    On PostgreSQL ``IN (SELECT unnest($n))``: one index probe per value, whatever the
-    planner believes of a table that a batch is growing faster than autovacuum analyses
-    it (``= ANY`` was planned as a scan of every row of the lender, once per chunk:
-    quadratic over a batch).
-    """
-    if not values:
-        return []
-    if uow.is_postgres:
-        return await uow.fetch(
-            sql.replace("{in}", f"IN (SELECT unnest({{}}::{pg_type}[]))"), *args, list(values)
-        )
-    rows: list[dict[str, Any]] = []
-    for start in range(0, len(values), SQLITE_IN):
-        part = list(values[start : start + SQLITE_IN])
-        marks = ", ".join("{}" for _ in part)
-        rows += await uow.fetch(sql.replace("{in}", f"IN ({marks})"), *args, *part)
-    return rows
-
-
 async def claimed_contracts(
     uow: UnitOfWork, tenant_id: UUID, lender: str, numbers: Sequence[str]
 ) -> dict[str, UUID]:
     """Contract number -> the case it already is, for this lender."""
-    rows = await _select_in(
+    rows = await select_in(
         uow,
         "SELECT contract_number, case_id FROM loan_contract "
         "WHERE tenant_id = {} AND lender_id_number = {} AND contract_number {in}",
@@ -246,7 +173,7 @@ async def respondent_accounts(
     phones = sorted({p for _, p in contacts if p})
     by_email: dict[str, set[UUID]] = {}
     by_phone: dict[str, set[UUID]] = {}
-    for r in await _select_in(
+    for r in await select_in(
         uow,
         "SELECT id, lower(email) AS email FROM tenant_user "
         "WHERE tenant_id = {} AND lower(email) {in}",
@@ -254,7 +181,7 @@ async def respondent_accounts(
         tenant_id,
     ):
         by_email.setdefault(str(r["email"]), set()).add(UUID(str(r["id"])))
-    for r in await _select_in(
+    for r in await select_in(
         uow,
         "SELECT id, phone FROM tenant_user WHERE tenant_id = {} AND phone {in}",
         phones,
@@ -263,7 +190,7 @@ async def respondent_accounts(
         by_phone.setdefault(str(r["phone"]), set()).add(UUID(str(r["id"])))
     existing = sorted({u for s in (*by_email.values(), *by_phone.values()) for u in s})
     roles: dict[UUID, set[str]] = {}
-    for r in await _select_in(
+    for r in await select_in(
         uow,
         "SELECT user_id, role FROM membership WHERE tenant_id = {} AND revoked_at IS NULL "
         "AND user_id {in}",
@@ -334,11 +261,13 @@ async def write_chunk(
     tenant_id = tenant.id
     now = uow.now()
     outcome = ChunkOutcome()
+    t = time.perf_counter()
     problems: list[tuple[Any, ...]] = []
     valid = [row for row in checked if row.valid]
     # The evidence: items the filer itself holds in custody.
     hashes = [sha for row in valid for sha in row.evidence.values()]
     held = await find_evidence(uow, tenant_id, hashes, submitted_by=filer.filed_by)
+    t = outcome.lap("evidence", t)
     for row in valid:
         for kind, sha in row.evidence.items():
             if sha not in held:
@@ -354,6 +283,7 @@ async def write_chunk(
     await lock_lender(uow, tenant_id, lender)
     numbers = [row.contract_number for row in valid if row.valid and row.contract_number]
     before = await claimed_contracts(uow, tenant_id, lender, [n for n in numbers if n])
+    t = outcome.lap("duplicates", t)
     creating: list[CheckedRow] = []
     case_ids: list[UUID] = []
     here: dict[str, UUID] = {}
@@ -396,8 +326,9 @@ async def write_chunk(
         creating.append(row)
         case_ids.append(case_id)
     await insert_rows(uow, "batch_problem", PROBLEM_COLUMNS, problems)
+    outcome.lap("problems", t)
     if creating:
-        await _create_cases(uow, filer, creating, case_ids, held, now)
+        await _create_cases(uow, filer, creating, case_ids, held, now, outcome)
     outcome.cases = len(creating)
     return outcome
 
@@ -409,12 +340,16 @@ async def _create_cases(
     case_ids: Sequence[UUID],
     held: Mapping[str, UUID],
     now: datetime,
+    outcome: ChunkOutcome,
 ) -> None:
     tenant = filer.tenant
     tenant_id = tenant.id
     year = now.astimezone(tenant.zone).year
+    t = time.perf_counter()
     first = await reserve_numbers(uow, tenant, year, len(rows))
+    t = outcome.lap("numbers", t)
     respondents, opened = await respondent_accounts(uow, filer, rows, now)
+    t = outcome.lap("accounts", t)
     claimant = filer.claimant
     cases: list[tuple[Any, ...]] = []
     parties: list[tuple[Any, ...]] = []
@@ -429,7 +364,7 @@ async def _create_cases(
         assert row.contract_number is not None
         seq = first + index
         number = tenant.format_case_number(year, seq)
-        claim_json = json.dumps(row.claim, ensure_ascii=False, sort_keys=True)
+        claim_json = row.claim_json
         cases.append(
             (
                 case_id,
@@ -554,15 +489,22 @@ async def _create_cases(
                 "filed_at": now.isoformat(),
                 "filed_by": filer.filed_by,
                 "batch_id": str(filer.batch_id),
-                "claim_sha256": hashlib.sha256(claim_json.encode()).hexdigest(),
+                "claim_sha256": row.claim_sha256,
             }
         )
+    t = outcome.lap("build", t)
     await insert_rows(uow, "arb_case", CASE_COLUMNS, cases)
+    t = outcome.lap("cases", t)
     await insert_rows(uow, "case_party", PARTY_COLUMNS, parties)
+    t = outcome.lap("parties", t)
     await insert_rows(uow, "case_event", EVENT_COLUMNS, events)
+    t = outcome.lap("history", t)
     await insert_rows(uow, "exhibit", EXHIBIT_COLUMNS, exhibits)
+    t = outcome.lap("exhibits", t)
     await insert_rows(uow, "loan_contract", CONTRACT_COLUMNS, contracts)
+    t = outcome.lap("registry", t)
     await ledger.append_many(uow, tenant_id, "case.filed", leaves)
+    t = outcome.lap("ledger", t)
     await record(
         uow,
         tenant_id=tenant_id,
@@ -578,3 +520,4 @@ async def _create_cases(
             "amount_claimed": str(sum((r.amount_claimed for r in rows), Decimal(0))),
         },
     )
+    outcome.lap("audit", t)

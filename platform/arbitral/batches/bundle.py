@@ -63,6 +63,7 @@ import structlog
 from arbitral.audit.services import record
 from arbitral.auth.domain import ClientKind, Principal, PrincipalKind
 from arbitral.custody import inspect, services
+from arbitral.db.bulk import lateral_sql
 from arbitral.db.values import as_uuid
 from arbitral.errors import FieldProblem, Forbidden, NotFound, ValidationFailed
 from arbitral.identity.services import actor_of, tenant_of
@@ -79,7 +80,7 @@ log = structlog.get_logger(__name__)
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST = 8 << 20  # 10,000 entries with generous titles fit in far less
 READ_CHUNK = 1 << 20
-FIND_CHUNK_POSTGRES = 5000  # one `= ANY($2)` array per query
+FIND_CHUNK_POSTGRES = 5000  # hashes per array (one query)
 FIND_CHUNK_SQLITE = 500  # SQLite's IN lists: well under its 32,766 bound variables
 MAX_TITLE = 200
 AUDIT_LISTED = 100  # refused entries named in the bundle's audit event
@@ -410,8 +411,8 @@ async def find_evidence(
     submitted itself, see :func:`arbitral.cases.exhibits._source`; a batch's rows cite
     the lender's items). None: anyone's.
 
-    One query for up to :data:`FIND_CHUNK_POSTGRES` hashes on PostgreSQL (an array,
-    ``= ANY``), per :data:`FIND_CHUNK_SQLITE` on SQLite (an ``IN`` list); both use the
+    One query for up to :data:`FIND_CHUNK_POSTGRES` hashes on PostgreSQL (an array, one
+    probe per hash), per :data:`FIND_CHUNK_SQLITE` on SQLite (an ``IN`` list); both use the
     ``custody_object (tenant_id, sha256)`` index. Hashes the tenant does not hold are
     absent from the answer; another tenant's items are never seen (the query names the
     tenant, and row-level security says it again on PostgreSQL).
@@ -421,14 +422,16 @@ async def find_evidence(
     if uow.is_postgres:
         for start in range(0, len(wanted), FIND_CHUNK_POSTGRES):
             rows = await uow.fetch(
-                # IN (SELECT unnest): one index probe per hash, however stale the
-                # planner's statistics of a fast-growing table are.
-                "SELECT DISTINCT ON (sha256) sha256, id FROM custody_object "
-                "WHERE tenant_id = {} AND sha256 IN (SELECT unnest({}::varchar[])) "
-                "AND ({}::varchar IS NULL OR submitted_by = {}) "
-                "ORDER BY sha256, leaf_index DESC",
-                tenant_id,
+                # One index probe per hash, however stale the planner's statistics of a
+                # fast-growing table are (see arbitral.db.bulk.select_in).
+                lateral_sql(
+                    "SELECT sha256, id FROM custody_object WHERE tenant_id = {} "
+                    "AND sha256 {in} AND ({}::varchar IS NULL OR submitted_by = {}) "
+                    "ORDER BY leaf_index DESC LIMIT 1",
+                    "varchar",
+                ),
                 wanted[start : start + FIND_CHUNK_POSTGRES],
+                tenant_id,
                 submitted_by,
                 submitted_by,
             )

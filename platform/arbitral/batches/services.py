@@ -33,6 +33,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import datetime, timedelta
@@ -677,11 +678,15 @@ def _pool_workers() -> int:
     return max(1, min(2, (os.cpu_count() or 1)))
 
 
-async def process(runtime: Runtime, tenant: TenantInfo, batch_id: UUID) -> None:
-    """The ``batches.process`` job: the whole batch, resumably (see the module docstring)."""
+async def process(runtime: Runtime, tenant: TenantInfo, batch_id: UUID) -> dict[str, float]:
+    """The ``batches.process`` job: the whole batch, resumably (see the module docstring).
+
+    Returns the seconds this run spent per part (also logged as ``batch.processed``).
+    """
+    seconds: dict[str, float] = {}
     row = await _take_lease(runtime, tenant.id, batch_id)
     if row is None:
-        return
+        return seconds
     filer = _filer(runtime, tenant, row)
     rules = runtime.rules.get(filer.rule_set, filer.rule_set_version)
     case_type = rules.case_type(filer.case_type)
@@ -695,11 +700,13 @@ async def process(runtime: Runtime, tenant: TenantInfo, batch_id: UUID) -> None:
         with path.open("rb") as handle:
             head = handle.read(4096)
         fmt = parse.detect_format(head, None) if declared_fmt is None else FileFormat(declared_fmt)
+        started = time.perf_counter()
         try:
             survey = await asyncio.to_thread(parse.survey, path, fmt, kinds)
         except FileRefused as exc:
             await _fail(runtime, tenant.id, row, [exc.problem])
-            return
+            return seconds
+        seconds["survey"] = round(time.perf_counter() - started, 3)
         if survey.rows != int(row["declared_rows"]):
             await _fail(
                 runtime,
@@ -715,7 +722,7 @@ async def process(runtime: Runtime, tenant: TenantInfo, batch_id: UUID) -> None:
                     )
                 ],
             )
-            return
+            return seconds
         await _note_survey(runtime, tenant.id, batch_id, survey)
         ctx = BatchRules(
             rules_dir=runtime.settings.rules_dir,
@@ -726,9 +733,11 @@ async def process(runtime: Runtime, tenant: TenantInfo, batch_id: UUID) -> None:
             claimant=filer.claimant,
             commission_names=tuple(n for n in (tenant.names.zh, tenant.names.en) if n),
         )
-        await _run_chunks(runtime, filer, ctx, path, survey, int(row["rows_read"]))
+        await _run_chunks(runtime, filer, ctx, path, survey, int(row["rows_read"]), seconds)
     finally:
         path.unlink(missing_ok=True)
+    log.info("batch.processed", batch_id=str(batch_id), seconds=seconds)
+    return seconds
 
 
 async def _object_key(runtime: Runtime, tenant_id: UUID, item_id: UUID) -> str:
@@ -762,6 +771,7 @@ async def _run_chunks(
     path: Path,
     survey: parse.FileSurvey,
     done: int,
+    seconds: dict[str, float],
 ) -> None:
     kinds = tuple(e.kind for e in filer.evidence)
     rows = parse.read_rows(path, survey.format, survey.encoding, kinds)
@@ -787,21 +797,34 @@ async def _run_chunks(
             if not submit():
                 break
         while pending:
+            waited = time.perf_counter()
             checked = await pending.pop(0)
+            _add(seconds, "waiting for checks", time.perf_counter() - waited)
             submit()
-            done = await _write(runtime, filer, checked, done)
+            done = await _write(runtime, filer, checked, done, seconds)
     finally:
+        for task in pending:
+            task.cancel()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     await _finish(runtime, filer)
 
 
+def _add(seconds: dict[str, float], part: str, value: float) -> None:
+    seconds[part] = round(seconds.get(part, 0.0) + value, 3)
+
+
 async def _write(
-    runtime: Runtime, filer: bulk.BatchFiler, checked: Sequence[CheckedRow], done: int
+    runtime: Runtime,
+    filer: bulk.BatchFiler,
+    checked: Sequence[CheckedRow],
+    done: int,
+    seconds: dict[str, float],
 ) -> int:
     """One chunk, with the checkpoint moved past it (refused if another run moved it)."""
     tenant_id = filer.tenant.id
     last = checked[-1].row_no
+    started = time.perf_counter()
     async with runtime.db.transaction(tenant_id=tenant_id) as uow:
         lock = " FOR UPDATE" if uow.is_postgres else ""
         rows = await uow.fetch(
@@ -826,6 +849,14 @@ async def _write(
             tenant_id,
             filer.batch_id,
         )
+        committing = time.perf_counter()
+    for part, value in outcome.seconds.items():
+        _add(seconds, part, value)
+    _add(seconds, "commit", time.perf_counter() - committing)
+    _add(seconds, "chunks", time.perf_counter() - started)
+    log.debug(
+        "batch.chunk_written", rows=len(checked), cases=outcome.cases, seconds=outcome.seconds
+    )
     return last
 
 

@@ -22,6 +22,8 @@ large batches, so its inputs and outputs are plain picklable data.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -65,6 +67,10 @@ class CheckedRow:
     problems: list[tuple[str, str, str]] = field(default_factory=list)
     # The claim as a case keeps it (JSON-ready), when the row is valid.
     claim: dict[str, Any] | None = None
+    # ``claim`` as the case stores it and its SHA-256 (made in the checking worker: the
+    # writer's process is the busier one).
+    claim_json: str = ""
+    claim_sha256: str = ""
     evidence: dict[str, str] = field(default_factory=dict)
     amount_claimed: Decimal = Decimal(0)
     interest_claimed: Decimal = Decimal(0)
@@ -162,6 +168,8 @@ def _check(
     builtins: dict[str, Any] = msgspec.to_builtins(values)
     builtins["arbitration_clause"] = clause
     out.claim = builtins
+    out.claim_json = json.dumps(builtins, ensure_ascii=False, sort_keys=True)
+    out.claim_sha256 = hashlib.sha256(out.claim_json.encode()).hexdigest()
     out.amount_claimed = Decimal(str(builtins["amount_claimed"]))
     return out
 

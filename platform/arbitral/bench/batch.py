@@ -70,6 +70,7 @@ class BatchFigures:
     copy_s: float
     copy_rows_per_s: float
     ratio: float
+    parts: dict[str, float]
 
 
 def _env(data: str, database_url: str, owner_url: str) -> dict[str, str]:
@@ -339,7 +340,7 @@ async def _run_pipeline(
             declared_sha256=None,
         )
         uploaded = time.perf_counter()
-        await services.process(runtime, tenant, batch.id)
+        parts = await services.process(runtime, tenant, batch.id)
         done = time.perf_counter()
         final = await services.get_batch(runtime, lender, batch.id)
         return {
@@ -349,6 +350,7 @@ async def _run_pipeline(
             "state": final.state,
             "cases": final.counts.created,
             "rejected": final.counts.rejected,
+            "parts": parts,
         }
     finally:
         await runtime.close()
@@ -435,6 +437,7 @@ def measure(rows: int, database_url: str, owner_url: str, copy_url: str | None) 
         copy_s=round(copy_s, 2),
         copy_rows_per_s=round(copied / copy_s, 0),
         ratio=round(total / copy_s, 2),
+        parts=figures["parts"],
     )
 
 
@@ -475,3 +478,7 @@ def command(
         f"{f.copy_s} s ({f.copy_rows_per_s:.0f} rows/s)"
     )
     click.echo(f"ratio pipeline / COPY: {f.ratio}")
+    click.echo(
+        "where the processing went (s): "
+        + ", ".join(f"{part} {value:.2f}" for part, value in f.parts.items())
+    )

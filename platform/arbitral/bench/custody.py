@@ -336,6 +336,7 @@ async def _measure(
     leaves: int, batch: int, database_url: str | None, owner_url: str | None
 ) -> CustodyFigures:
     from arbitral.bench.auth import _tenant
+    from arbitral.db.bulk import columns, insert_rows
     from arbitral.db.engine import Database
     from arbitral.db.migrate import migrate
     from arbitral.ledger import merkle, services
@@ -393,10 +394,13 @@ async def _measure(
                         )
                         for i in range(count)
                     ]
-                    await services._insert_rows(
+                    await insert_rows(
                         uow,
                         "bench_plain_leaf",
-                        ("tenant_id", "leaf_index", "kind", "leaf", "leaf_hash", "recorded_at"),
+                        columns(
+                            "tenant_id:uuid leaf_index:int8 kind:text leaf:text "
+                            "leaf_hash:bytea recorded_at:text"
+                        ),
                         rows,
                     )
                 plain_rows += count

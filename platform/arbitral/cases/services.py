@@ -928,6 +928,25 @@ async def amend(runtime: Runtime, principal: Principal, case_id: UUID, data: Ame
             to_state=target,
             reason=reason,
         )
+        # As for a filing: other contexts follow the new claim (a loan contract's
+        # registration moves with it, arbitral.batches.hooks); a refusal undoes the amendment.
+        await hooks.run_hooks(
+            uow,
+            runtime,
+            hooks.Transitioned(
+                tenant=tenant,
+                case_id=case_id,
+                command="amend",
+                from_state=case.state,
+                to_state=target,
+                actor=principal.actor_id,
+                data={
+                    "case_type": str(case.row["case_type"]),
+                    "claim": values,
+                    "filed_by": filer,
+                },
+            ),
+        )
         await record(
             uow,
             tenant_id=tenant_id,

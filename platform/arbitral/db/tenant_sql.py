@@ -6,7 +6,9 @@ Migrations of tenant-owned tables use :func:`tenant_owned` in their
 * ``(tenant_id, id)`` as its primary key, so ``tenant_id`` leads every key and
   the tables can be moved per tenant or distributed by tenant (Citus);
 * composite foreign keys ``(tenant_id, x_id) → x (tenant_id, id)``, so a row
-  can only ever point at rows of its own tenant;
+  can only ever point at rows of its own tenant (and ``tenant_id → tenant``;
+  the tables a lender's batch fills drop that one where a NOT NULL composite
+  key implies it: migration 2026-12-06T15:00);
 * row-level security, enabled and forced (the owner too), with one policy
   that reads the tenant of the transaction.
 
