@@ -7,8 +7,9 @@ format, and unlike ``COPY FROM`` it keeps the tables' row-level security, which
 ``COPY`` refuses); on SQLite an ``executemany``. What a case filed one by one gets,
 a batch case gets too: a gapless number, both parties (the respondent's portal account
 opened or found, as :func:`arbitral.identity.services.ensure_party_account` does), the
-``file`` event of its history, its evidence as submitted exhibits, a leaf of the
-tenant's transparency log, and its ``loan_contract`` registration. The audit trail
+``file`` event of its history, its evidence as submitted exhibits, its filing in the
+tenant's transparency log (one leaf per chunk over its cases' entries:
+:mod:`arbitral.batches.filings`), and its ``loan_contract`` registration. The audit trail
 gets one event per chunk naming its cases and the accounts it opened.
 
 The caller runs :func:`write_chunk` in one transaction with the batch's checkpoint,
@@ -28,6 +29,7 @@ from uuid import UUID, uuid4
 
 from arbitral.audit.services import Actor as AuditActor
 from arbitral.audit.services import record
+from arbitral.batches import filings
 from arbitral.batches.bundle import find_evidence
 from arbitral.batches.validate import CheckedRow
 from arbitral.cases.domain import CaseState, Side, exhibit_number
@@ -347,6 +349,7 @@ async def _create_cases(
     year = now.astimezone(tenant.zone).year
     t = time.perf_counter()
     first = await reserve_numbers(uow, tenant, year, len(rows))
+    numbers = tenant.format_case_numbers(year, first, len(rows))
     t = outcome.lap("numbers", t)
     respondents, opened = await respondent_accounts(uow, filer, rows, now)
     t = outcome.lap("accounts", t)
@@ -356,14 +359,39 @@ async def _create_cases(
     events: list[tuple[Any, ...]] = []
     exhibits: list[tuple[Any, ...]] = []
     contracts: list[tuple[Any, ...]] = []
-    leaves: list[dict[str, Any]] = []
+    # The chunk is one leaf of the log, over its cases' filing entries (see filings).
+    filed_at = now.isoformat()
+    entries = [
+        filings.entry(
+            {
+                "case_id": str(case_id),
+                "number": number,
+                "case_type": filer.case_type,
+                "rule_set": filer.rule_set,
+                "rule_set_version": filer.rule_set_version,
+                "filed_at": filed_at,
+                "filed_by": filer.filed_by,
+                "batch_id": str(filer.batch_id),
+                "row": row.row_no,
+                "claim_sha256": row.claim_sha256,
+            }
+        )
+        for row, case_id, number in zip(rows, case_ids, numbers, strict=True)
+    ]
+    [logged] = await ledger.append_many(
+        uow,
+        tenant_id,
+        filings.KIND,
+        [filings.chunk_leaf(filer.batch_id, [r.row_no for r in rows], numbers, entries)],
+    )
+    t = outcome.lap("ledger", t)
     for index, (row, case_id, respondent_user) in enumerate(
         zip(rows, case_ids, respondents, strict=True)
     ):
         assert row.claim is not None
         assert row.contract_number is not None
         seq = first + index
-        number = tenant.format_case_number(year, seq)
+        number = numbers[index]
         claim_json = row.claim_json
         cases.append(
             (
@@ -424,10 +452,13 @@ async def _create_cases(
                 json.dumps(
                     {
                         "case_type": filer.case_type,
+                        "rule_set": filer.rule_set,
                         "rule_set_version": filer.rule_set_version,
                         "number": number,
                         "batch": str(filer.batch_id),
                         "row": row.row_no,
+                        "claim_sha256": row.claim_sha256,
+                        "filing_leaf": logged.leaf_index,
                     },
                     ensure_ascii=False,
                     sort_keys=True,
@@ -479,19 +510,6 @@ async def _create_cases(
                 now,
             )
         )
-        leaves.append(
-            {
-                "case_id": str(case_id),
-                "number": number,
-                "case_type": filer.case_type,
-                "rule_set": filer.rule_set,
-                "rule_set_version": filer.rule_set_version,
-                "filed_at": now.isoformat(),
-                "filed_by": filer.filed_by,
-                "batch_id": str(filer.batch_id),
-                "claim_sha256": row.claim_sha256,
-            }
-        )
     t = outcome.lap("build", t)
     await insert_rows(uow, "arb_case", CASE_COLUMNS, cases)
     t = outcome.lap("cases", t)
@@ -503,8 +521,6 @@ async def _create_cases(
     t = outcome.lap("exhibits", t)
     await insert_rows(uow, "loan_contract", CONTRACT_COLUMNS, contracts)
     t = outcome.lap("registry", t)
-    await ledger.append_many(uow, tenant_id, "case.filed", leaves)
-    t = outcome.lap("ledger", t)
     await record(
         uow,
         tenant_id=tenant_id,

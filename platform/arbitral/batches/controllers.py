@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +16,7 @@ from litestar.response import Stream
 
 from arbitral.auth.domain import Permission
 from arbitral.auth.guards import current_principal, require
-from arbitral.batches import services
+from arbitral.batches import filings, services
 from arbitral.batches.schemas import BatchIn, BatchOut, BatchPage
 from arbitral.errors import FieldProblem, ValidationFailed
 
@@ -92,6 +93,39 @@ class BatchController(Controller):
             content_type=request.headers.get("content-type"),
             declared_sha256=request.headers.get("x-content-sha256"),
             filename=filename,
+        )
+
+    @get(
+        "/{batch_id:uuid}/filings/verification",
+        opt=require(Permission.TENANT_READ),
+        summary="The batch's filings against the transparency log",
+        description=(
+            "Each chunk of the batch is one leaf of the commission's log holding a Merkle root "
+            "over its cases' filing entries. Every root is rebuilt from the cases' history and "
+            "compared: `altered_chunks` lists the leaves the history no longer matches."
+        ),
+    )
+    async def verify_filings(self, request: AnyRequest, batch_id: FromPath[UUID]) -> dict[str, Any]:
+        check = await filings.verify(
+            request.app.state.runtime, current_principal(request), batch_id
+        )
+        return {**asdict(check), "ok": check.ok}
+
+    @get(
+        "/{batch_id:uuid}/filings/{case_id:uuid}/receipt",
+        opt=require(Permission.TENANT_READ),
+        summary="A case's filing receipt: its entry, the path to its chunk's root, the chunk's",
+        description=(
+            "`leaf_hash(entry)` climbs `path` (RFC 9162 inclusion, leaf `index` of `size`) to "
+            "the `cases_root` of the leaf in `ledger_receipt`, which is checked like any "
+            "receipt of the log (signed tree head, inclusion proof)."
+        ),
+    )
+    async def filing_receipt(
+        self, request: AnyRequest, batch_id: FromPath[UUID], case_id: FromPath[UUID]
+    ) -> dict[str, Any]:
+        return await filings.receipt(
+            request.app.state.runtime, current_principal(request), batch_id, case_id
         )
 
     @get(

@@ -774,7 +774,7 @@ async def _run_chunks(
     seconds: dict[str, float],
 ) -> None:
     kinds = tuple(e.kind for e in filer.evidence)
-    rows = parse.read_rows(path, survey.format, survey.encoding, kinds)
+    rows = parse.read_rows(path, survey.format, survey.encoding, kinds, defer_json=True)
     chunks = _chunks(rows, done, runtime.settings.batch_chunk_rows)
     pool: Executor | None = None
     if survey.rows - done >= POOL_ROWS and _pool_workers() > 1:

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import msgspec
 
-from arbitral.batches.parse import RawRow
+from arbitral.batches.parse import RawRow, decode
 from arbitral.errors import FieldProblem
 from arbitral.rules import loans
 from arbitral.rules.claims import ClaimInvalid, validate_claim
@@ -109,7 +109,7 @@ def check_rows(ctx: BatchRules, rows: Iterable[RawRow]) -> list[CheckedRow]:
     lpr = book.lpr_history() if case_type.loan_assessment is not None else None
     kinds = evidence_kinds(case_type)
     required = required_evidence(case_type)
-    return [_check(ctx, case_type, lpr, kinds, required, row) for row in rows]
+    return [_check(ctx, case_type, lpr, kinds, required, decode(row)) for row in rows]
 
 
 def _contract_number(data: Mapping[str, Any]) -> str | None:

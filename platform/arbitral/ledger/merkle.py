@@ -435,3 +435,41 @@ class MemoryTree:
         second = self.size if second is None else second
         self._check_within(second)
         return consistency_proof(first, second, self._fetch(plan_consistency(first, second)))
+
+
+# -- small trees held in memory ----------------------------------------------------------------
+
+
+def tree_root(hashes: Sequence[bytes]) -> bytes:
+    """MTH over leaf hashes held in memory (RFC 9162 §2.1.1; SHA-256 of nothing when empty).
+
+    Levels pair neighbours and lift an odd last node unchanged: the same tree as the
+    RFC's split at the largest power of two below the size.
+    """
+    if not hashes:
+        return hashlib.sha256(b"").digest()
+    level = list(hashes)
+    while len(level) > 1:
+        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
+
+
+def tree_path(hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """PATH(index, D[n]) over leaf hashes held in memory, from the leaf's sibling up
+    (checked by :func:`verify_inclusion` against :func:`tree_root`)."""
+    _check_leaf(index, len(hashes))
+    path: list[bytes] = []
+    level = list(hashes)
+    while len(level) > 1:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(level[sibling])
+        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+        index //= 2
+    return path

@@ -596,6 +596,14 @@ class TenantInfo:
     def format_case_number(self, year: int, seq: int) -> str:
         return format_case_number(self.case_number_format, year, seq)
 
+    def format_case_numbers(self, year: int, first: int, count: int) -> list[str]:
+        """Case numbers ``first`` … ``first + count - 1`` of ``year`` (the format checked once)."""
+        if count <= 0:
+            return []
+        fmt = self.case_number_format
+        head = format_case_number(fmt, year, first)
+        return [head, *(fmt.format(year=year, seq=seq) for seq in range(first + 1, first + count))]
+
     @classmethod
     def from_record(cls, record: TenantRecord) -> TenantInfo:
         return cls(
