@@ -84,3 +84,33 @@ async def test_select_in_probes_once_per_value_on_a_table_never_analysed(pg: PgD
     scans = [n for n in nodes if n["Node Type"] in {"Index Scan", "Index Only Scan"}]
     assert scans
     assert all(n["Actual Loops"] == len(values) for n in scans)
+
+
+@pytest.mark.postgres
+async def test_the_application_role_may_refresh_the_batch_tables_statistics(
+    pg: PgDatabase,
+) -> None:
+    """It owns no table (its ANALYZE is skipped), but the owner's function analyses four."""
+    database = Database(parse_database_url("ARBITRAL_DATABASE_URL", pg.app_url))
+    await database.open()
+    try:
+        async with database.transaction() as uow:
+            await uow.execute("SELECT arbitral_analyze_batch_tables()")
+            rows = await uow.fetch(
+                "SELECT c.relname, c.reltuples, c.relowner = "
+                "(SELECT oid FROM pg_roles WHERE rolname = current_user) AS mine "
+                "FROM pg_class c WHERE c.relname IN "
+                "('tenant_user', 'membership', 'loan_contract', 'custody_object')"
+            )
+            [function] = await uow.fetch(
+                "SELECT prosecdef, proowner = (SELECT oid FROM pg_roles "
+                "WHERE rolname = current_user) AS mine FROM pg_proc "
+                "WHERE proname = 'arbitral_analyze_batch_tables'"
+            )
+    finally:
+        await database.close()
+    assert len(rows) == 4
+    # Analysed: a table never analysed has reltuples -1.
+    assert all(float(r["reltuples"]) >= 0 and not r["mine"] for r in rows)
+    assert function["prosecdef"]
+    assert not function["mine"]

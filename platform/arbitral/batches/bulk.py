@@ -152,7 +152,11 @@ async def lock_lender(uow: UnitOfWork, tenant_id: UUID, lender: str) -> None:
 
 
 async def respondent_accounts(
-    uow: UnitOfWork, filer: BatchFiler, rows: Sequence[CheckedRow], now: datetime
+    uow: UnitOfWork,
+    filer: BatchFiler,
+    rows: Sequence[CheckedRow],
+    now: datetime,
+    outcome: ChunkOutcome | None = None,
 ) -> tuple[list[UUID | None], int]:
     """The portal account of each row's respondent, opened where none exists.
 
@@ -171,6 +175,7 @@ async def respondent_accounts(
         email = normalize_email(party["email"]) if party.get("email") else None
         phone = normalize_phone(party["phone"]) if party.get("phone") else None
         contacts.append((email, phone))
+    t = time.perf_counter()
     emails = sorted({e for e, _ in contacts if e})
     phones = sorted({p for _, p in contacts if p})
     by_email: dict[str, set[UUID]] = {}
@@ -201,6 +206,8 @@ async def respondent_accounts(
         pg_type="uuid",
     ):
         roles.setdefault(UUID(str(r["user_id"])), set()).add(str(r["role"]))
+    if outcome is not None:
+        t = outcome.lap("accounts: lookups", t)
     new_users: list[tuple[Any, ...]] = []
     memberships: list[tuple[Any, ...]] = []
     granted: set[UUID] = set()
@@ -241,8 +248,14 @@ async def respondent_accounts(
         if phone:
             made[f"p:{phone}"] = user
         out.append(user)
+    if outcome is not None:
+        t = outcome.lap("accounts: matching", t)
     await insert_rows(uow, "tenant_user", USER_COLUMNS, new_users)
+    if outcome is not None:
+        t = outcome.lap("accounts: users", t)
     await insert_rows(uow, "membership", MEMBERSHIP_COLUMNS, memberships)
+    if outcome is not None:
+        outcome.lap("accounts: memberships", t)
     return out, len(new_users)
 
 
@@ -351,8 +364,8 @@ async def _create_cases(
     first = await reserve_numbers(uow, tenant, year, len(rows))
     numbers = tenant.format_case_numbers(year, first, len(rows))
     t = outcome.lap("numbers", t)
-    respondents, opened = await respondent_accounts(uow, filer, rows, now)
-    t = outcome.lap("accounts", t)
+    respondents, opened = await respondent_accounts(uow, filer, rows, now, outcome)
+    t = time.perf_counter()
     claimant = filer.claimant
     cases: list[tuple[Any, ...]] = []
     parties: list[tuple[Any, ...]] = []

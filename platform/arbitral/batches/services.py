@@ -796,18 +796,32 @@ async def _run_chunks(
         for _ in range(depth):
             if not submit():
                 break
+        written = 0
         while pending:
             waited = time.perf_counter()
             checked = await pending.pop(0)
             _add(seconds, "waiting for checks", time.perf_counter() - waited)
             submit()
             done = await _write(runtime, filer, checked, done, seconds)
+            written += 1
+            if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
+                started = time.perf_counter()
+                await _analyze(runtime)
+                _add(seconds, "statistics", time.perf_counter() - started)
     finally:
         for task in pending:
             task.cancel()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     await _finish(runtime, filer)
+
+
+async def _analyze(runtime: Runtime) -> None:
+    """Fresh statistics for the tables the batch is growing (see migration 2026-12-06T16:00):
+    their lookups stay index probes however new the commission is."""
+    async with runtime.db.transaction() as uow:
+        if uow.is_postgres:
+            await uow.execute("SELECT arbitral_analyze_batch_tables()")
 
 
 def _add(seconds: dict[str, float], part: str, value: float) -> None:

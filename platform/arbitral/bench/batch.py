@@ -16,6 +16,9 @@ On PostgreSQL (the bulk path is what is measured; SQLite has one writer and no C
 3. **The baseline**, in the same run: the very rows the pipeline wrote, read back and
    written again with a plain binary ``COPY`` into the same tables (as a superuser,
    for another commission), nothing else. The ratio is pipeline / COPY.
+
+The last line says where the processing went, part by part (as the job logs it in
+``batch.processed``); ``ARBITRAL_BENCH_LOG_LEVEL=DEBUG`` prints each chunk's parts too.
 """
 
 from __future__ import annotations
@@ -296,7 +299,7 @@ async def _run_pipeline(
     from arbitral.runtime import build_runtime
     from arbitral.settings import Settings
 
-    configure_logging("WARNING", "console")
+    configure_logging(os.environ.get("ARBITRAL_BENCH_LOG_LEVEL", "WARNING"), "console")
     runtime = build_runtime(Settings.from_env(env))
     await runtime.open()
     try:
