@@ -100,14 +100,19 @@ def _entry_of(row: Mapping[str, Any]) -> bytes:
     )
 
 
-async def _chunk_events(uow: UnitOfWork, tenant_id: UUID, batch_id: UUID) -> list[dict[str, Any]]:
-    """The ``file`` events of the batch's cases, in row order."""
+async def _file_events(
+    uow: UnitOfWork, tenant_id: UUID, batch_id: UUID, rows: tuple[int, int] = (1, 2**31 - 1)
+) -> list[dict[str, Any]]:
+    """The ``file`` events of the batch's cases (of rows ``rows``, inclusive), in row order."""
     return await uow.fetch(
         "SELECT e.case_id, e.at, e.actor, e.data, c.row_no FROM loan_contract c "
         "JOIN case_event e ON e.tenant_id = c.tenant_id AND e.case_id = c.case_id "
-        "AND e.seq = 1 WHERE c.tenant_id = {} AND c.batch_id = {} ORDER BY c.row_no",
+        "AND e.seq = 1 WHERE c.tenant_id = {} AND c.batch_id = {} "
+        "AND c.row_no BETWEEN {} AND {} ORDER BY c.row_no",
         tenant_id,
         batch_id,
+        rows[0],
+        rows[1],
     )
 
 
@@ -137,7 +142,7 @@ async def verify(runtime: Runtime, principal: Principal, batch_id: UUID) -> Fili
     tenant_id = tenant_of(principal)
     async with runtime.db.transaction(tenant_id=tenant_id, readonly=True) as uow:
         await access_batch(uow, principal, batch_id)
-        events = await _chunk_events(uow, tenant_id, batch_id)
+        events = await _file_events(uow, tenant_id, batch_id)
         chunks: dict[int, list[bytes]] = {}
         for row in events:
             chunks.setdefault(int(_event_data(row)["filing_leaf"]), []).append(_entry_of(row))
@@ -190,16 +195,7 @@ async def receipt(
         first, last = logged["rows"]
         events = [
             row
-            for row in await uow.fetch(
-                "SELECT e.case_id, e.at, e.actor, e.data, c.row_no FROM loan_contract c "
-                "JOIN case_event e ON e.tenant_id = c.tenant_id AND e.case_id = c.case_id "
-                "AND e.seq = 1 WHERE c.tenant_id = {} AND c.batch_id = {} "
-                "AND c.row_no BETWEEN {} AND {} ORDER BY c.row_no",
-                tenant_id,
-                batch_id,
-                first,
-                last,
-            )
+            for row in await _file_events(uow, tenant_id, batch_id, (int(first), int(last)))
             if int(_event_data(row).get("filing_leaf", -1)) == leaf_index
         ]
     entries = [_entry_of(row) for row in events]
