@@ -269,10 +269,16 @@ async def test_killed_worker_loses_nothing_and_duplicates_nothing(
             for i in range(total):
                 await uow.enqueue("testing.record_effect", {"key": f"{i:04d}", "sleep_ms": 100})
 
+        async def in_flight() -> bool:
+            # Killed with a job started and not yet done (else nothing would run again:
+            # it once died between jobs, and the check of redelivery below failed).
+            done = len(await effects(rt))
+            return done >= 24 and sum(_attempts(counter, attempts_key).values()) > done
+
         log = tmp_path / "worker.log"
         first = _start_worker(env, log)
         try:
-            await eventually(lambda: _count(rt, at_least=24), timeout=60)
+            await eventually(in_flight, timeout=60, interval=0.01)
         finally:
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(timeout=10)

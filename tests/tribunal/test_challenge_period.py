@@ -9,7 +9,7 @@ later stands within the days the rules give from learning them.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from arbitral.auth.domain import Role
 from arbitral.rules.calendar import compute_deadline
@@ -47,11 +47,25 @@ async def end_of_period(w: World, served_at: datetime) -> datetime:
     ).ends_at
 
 
+async def distinct_ends(w: World) -> datetime:
+    """A time from now on when periods served two days apart end on different days.
+
+    From some days (a Sunday evening here) a weekend moves the earlier end onto the
+    later one, and the test would prove nothing (it failed on 2026-12-06).
+    """
+    at = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    for _ in range(60):
+        if await end_of_period(w, at) < await end_of_period(w, at + timedelta(days=2)):
+            return at
+        at += timedelta(hours=6)
+    raise AssertionError("no start in 15 days gives two different ends")
+
+
 async def test_each_side_challenges_within_its_own_period_from_its_service(
     auth_world: World,
 ) -> None:
     w = auth_world
-    clock = FakeClock()
+    clock = FakeClock(await distinct_ends(w))
     w.runtime.clock = clock
     case_id, arbitrator, who = await constituted(w)
     secretary = who["secretary"]
