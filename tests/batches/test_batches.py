@@ -323,6 +323,16 @@ async def test_batches_are_seen_by_their_lender_and_the_staff_only(auth_world: W
     assert bad.json()["errors"][0]["field"] == "$.declared_rows"
     bad = await create(w, headers, 1, case_type="online-purchase")
     assert bad.json()["errors"][0]["field"] == "$.case_type"
+    # The lender as claimant: checked alone, field by field.
+    wrong = {**claimant(), "id_number": "91350100M000100Y44"}
+    bad = await create(w, headers, 1, claimant=wrong)
+    assert bad.status_code == 422, bad.text
+    assert [(e["field"], e["rule"]) for e in bad.json()["errors"]] == [
+        ("$.claimant.id_number", "checksum")
+    ]
+    bad = await create(w, headers, 1, claimant=None)
+    assert bad.status_code == 400, bad.text  # not an object: refused as the body is read
+    assert bad.json()["errors"][0]["field"] == "$.claimant"
     done = await finished(w, headers, batch["id"])
     assert done["state"] == "done"
 

@@ -65,7 +65,7 @@ from arbitral.errors import (
 )
 from arbitral.identity.services import actor_of, ensure_party_account, tenant_of
 from arbitral.ledger import services as ledger
-from arbitral.rules.claims import ClaimInvalid, validate_claim
+from arbitral.rules.claims import ClaimInvalid, validate_field
 from arbitral.rules.model import CaseTypeRules, UnknownRule
 from arbitral.storage.errors import DigestMismatch, ObjectTooLarge
 
@@ -142,33 +142,17 @@ def case_type_rules(runtime: Runtime, tenant: TenantInfo, case_type: str) -> Cas
 
 def _check_claimant(case_type: CaseTypeRules, claimant: object, today: Any) -> dict[str, Any]:
     """The lender as the claim form's claimant field checks it (every problem at once)."""
-    try:
-        valid = validate_claim(case_type.claim_form, {"claimant": claimant}, filed_on=today)
-        party = valid.values.get("claimant")
-    except ClaimInvalid as exc:
-        mine = [p for p in exc.problems if p.field.split(".")[:2] == ["$", "claimant"]]
-        if mine:
-            raise ValidationFailed("the claimant is not valid", errors=mine) from None
-        party = _claimant_only(case_type, claimant, today)
-    if not isinstance(party, Mapping):
+    if claimant is None:
         raise ValidationFailed(
             "the claimant is required",
             errors=[FieldProblem("$.claimant", "required", "the lender, as claimant")],
         )
+    try:
+        party = validate_field(case_type.claim_form, "claimant", claimant, filed_on=today)
+    except ClaimInvalid as exc:
+        raise ValidationFailed("the claimant is not valid", errors=list(exc.problems)) from None
     out: dict[str, Any] = msgspec.to_builtins(dict(party))
     return out
-
-
-def _claimant_only(case_type: CaseTypeRules, claimant: object, today: Any) -> object:
-    """The claimant as validated when the rest of a one-field claim is (rightly) missing."""
-    from arbitral.rules import claims
-
-    problems: list[FieldProblem] = []
-    spec = next(f for f in case_type.claim_form.fields if f.name == "claimant")
-    value = claims._value(spec, claimant, "$.claimant", problems, today)
-    if problems:
-        raise ValidationFailed("the claimant is not valid", errors=problems)
-    return value
 
 
 def _check_filer(principal: Principal) -> None:

@@ -320,6 +320,21 @@ def validate_claim(form: ClaimForm, data: object, *, filed_on: date) -> ValidCla
     return ValidClaim(values=MappingProxyType(values))
 
 
+def validate_field(form: ClaimForm, name: str, raw: object, *, filed_on: date) -> Any:
+    """One field of ``form`` checked alone (a batch checks its claimant once, not per row);
+    raises :class:`ClaimInvalid` with its problems. ``KeyError`` if the form has no such field.
+    """
+    found = [(s, p) for s, p in form._paths if s.name == name]
+    if not found:
+        raise KeyError(name)
+    [(spec, path)] = found
+    problems: list[FieldProblem] = []
+    value = _value(spec, raw, path, problems, filed_on)
+    if problems:
+        raise ClaimInvalid(problems)
+    return value
+
+
 def _value(
     spec: FieldSpec, raw: object, path: str, problems: list[FieldProblem], filed_on: date
 ) -> Any:
