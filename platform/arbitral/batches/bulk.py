@@ -70,17 +70,34 @@ class BatchFiler:
 
 
 @dataclass
+class Timings:
+    """Seconds spent per part of the work (logged: where the time of a batch goes)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, part: str, value: float) -> None:
+        self.seconds[part] = self.seconds.get(part, 0.0) + value
+
+    def lap(self, part: str, since: float) -> float:
+        """Add the time since ``since`` to ``part``; the time now, for the next lap."""
+        now = time.perf_counter()
+        self.add(part, now - since)
+        return now
+
+    def merge(self, other: Timings) -> None:
+        for part, value in other.seconds.items():
+            self.add(part, value)
+
+    def rounded(self) -> dict[str, float]:
+        return {part: round(value, 3) for part, value in self.seconds.items()}
+
+
+@dataclass
 class ChunkOutcome:
     cases: int = 0
     rejected: int = 0
     duplicate: int = 0
-    # Seconds spent per part of the chunk (logged with the chunk: where the time goes).
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def lap(self, part: str, since: float) -> float:
-        now = time.perf_counter()
-        self.seconds[part] = round(self.seconds.get(part, 0.0) + now - since, 4)
-        return now
+    timings: Timings = field(default_factory=Timings)
 
 
 CASE_COLUMNS: Final = columns(
@@ -156,7 +173,7 @@ async def respondent_accounts(
     filer: BatchFiler,
     rows: Sequence[CheckedRow],
     now: datetime,
-    outcome: ChunkOutcome | None = None,
+    timings: Timings,
 ) -> tuple[list[UUID | None], int]:
     """The portal account of each row's respondent, opened where none exists.
 
@@ -206,8 +223,7 @@ async def respondent_accounts(
         pg_type="uuid",
     ):
         roles.setdefault(UUID(str(r["user_id"])), set()).add(str(r["role"]))
-    if outcome is not None:
-        t = outcome.lap("accounts: lookups", t)
+    t = timings.lap("accounts: lookups", t)
     new_users: list[tuple[Any, ...]] = []
     memberships: list[tuple[Any, ...]] = []
     granted: set[UUID] = set()
@@ -248,14 +264,11 @@ async def respondent_accounts(
         if phone:
             made[f"p:{phone}"] = user
         out.append(user)
-    if outcome is not None:
-        t = outcome.lap("accounts: matching", t)
+    t = timings.lap("accounts: matching", t)
     await insert_rows(uow, "tenant_user", USER_COLUMNS, new_users)
-    if outcome is not None:
-        t = outcome.lap("accounts: users", t)
+    t = timings.lap("accounts: users", t)
     await insert_rows(uow, "membership", MEMBERSHIP_COLUMNS, memberships)
-    if outcome is not None:
-        outcome.lap("accounts: memberships", t)
+    timings.lap("accounts: memberships", t)
     return out, len(new_users)
 
 
@@ -282,7 +295,7 @@ async def write_chunk(
     # The evidence: items the filer itself holds in custody.
     hashes = [sha for row in valid for sha in row.evidence.values()]
     held = await find_evidence(uow, tenant_id, hashes, submitted_by=filer.filed_by)
-    t = outcome.lap("evidence", t)
+    t = outcome.timings.lap("evidence", t)
     for row in valid:
         for kind, sha in row.evidence.items():
             if sha not in held:
@@ -298,7 +311,7 @@ async def write_chunk(
     await lock_lender(uow, tenant_id, lender)
     numbers = [row.contract_number for row in valid if row.valid and row.contract_number]
     before = await claimed_contracts(uow, tenant_id, lender, [n for n in numbers if n])
-    t = outcome.lap("duplicates", t)
+    t = outcome.timings.lap("duplicates", t)
     creating: list[CheckedRow] = []
     case_ids: list[UUID] = []
     here: dict[str, UUID] = {}
@@ -341,7 +354,7 @@ async def write_chunk(
         creating.append(row)
         case_ids.append(case_id)
     await insert_rows(uow, "batch_problem", PROBLEM_COLUMNS, problems)
-    outcome.lap("problems", t)
+    outcome.timings.lap("problems", t)
     if creating:
         await _create_cases(uow, filer, creating, case_ids, held, now, outcome)
     outcome.cases = len(creating)
@@ -363,8 +376,8 @@ async def _create_cases(
     t = time.perf_counter()
     first = await reserve_numbers(uow, tenant, year, len(rows))
     numbers = tenant.format_case_numbers(year, first, len(rows))
-    t = outcome.lap("numbers", t)
-    respondents, opened = await respondent_accounts(uow, filer, rows, now, outcome)
+    t = outcome.timings.lap("numbers", t)
+    respondents, opened = await respondent_accounts(uow, filer, rows, now, outcome.timings)
     t = time.perf_counter()
     claimant = filer.claimant
     cases: list[tuple[Any, ...]] = []
@@ -372,24 +385,23 @@ async def _create_cases(
     events: list[tuple[Any, ...]] = []
     exhibits: list[tuple[Any, ...]] = []
     contracts: list[tuple[Any, ...]] = []
-    # The chunk is one leaf of the log, over its cases' filing entries (see filings).
-    filed_at = now.isoformat()
+    # Each case's `file` event; the chunk is one leaf of the log over the filing entries
+    # those events give (see filings), and each event names that leaf.
+    filed = [
+        {
+            "case_type": filer.case_type,
+            "rule_set": filer.rule_set,
+            "rule_set_version": filer.rule_set_version,
+            "number": number,
+            "batch": str(filer.batch_id),
+            "row": row.row_no,
+            "claim_sha256": row.claim_sha256,
+        }
+        for row, number in zip(rows, numbers, strict=True)
+    ]
     entries = [
-        filings.entry(
-            {
-                "case_id": str(case_id),
-                "number": number,
-                "case_type": filer.case_type,
-                "rule_set": filer.rule_set,
-                "rule_set_version": filer.rule_set_version,
-                "filed_at": filed_at,
-                "filed_by": filer.filed_by,
-                "batch_id": str(filer.batch_id),
-                "row": row.row_no,
-                "claim_sha256": row.claim_sha256,
-            }
-        )
-        for row, case_id, number in zip(rows, case_ids, numbers, strict=True)
+        filings.entry(case_id, now, filer.filed_by, data)
+        for case_id, data in zip(case_ids, filed, strict=True)
     ]
     [logged] = await ledger.append_many(
         uow,
@@ -397,7 +409,7 @@ async def _create_cases(
         filings.KIND,
         [filings.chunk_leaf(filer.batch_id, [r.row_no for r in rows], numbers, entries)],
     )
-    t = outcome.lap("ledger", t)
+    t = outcome.timings.lap("ledger", t)
     for index, (row, case_id, respondent_user) in enumerate(
         zip(rows, case_ids, respondents, strict=True)
     ):
@@ -463,16 +475,7 @@ async def _create_cases(
                 now,
                 "",
                 json.dumps(
-                    {
-                        "case_type": filer.case_type,
-                        "rule_set": filer.rule_set,
-                        "rule_set_version": filer.rule_set_version,
-                        "number": number,
-                        "batch": str(filer.batch_id),
-                        "row": row.row_no,
-                        "claim_sha256": row.claim_sha256,
-                        "filing_leaf": logged.leaf_index,
-                    },
+                    {**filed[index], "filing_leaf": logged.leaf_index},
                     ensure_ascii=False,
                     sort_keys=True,
                 ),
@@ -523,17 +526,17 @@ async def _create_cases(
                 now,
             )
         )
-    t = outcome.lap("build", t)
+    t = outcome.timings.lap("build", t)
     await insert_rows(uow, "arb_case", CASE_COLUMNS, cases)
-    t = outcome.lap("cases", t)
+    t = outcome.timings.lap("cases", t)
     await insert_rows(uow, "case_party", PARTY_COLUMNS, parties)
-    t = outcome.lap("parties", t)
+    t = outcome.timings.lap("parties", t)
     await insert_rows(uow, "case_event", EVENT_COLUMNS, events)
-    t = outcome.lap("history", t)
+    t = outcome.timings.lap("history", t)
     await insert_rows(uow, "exhibit", EXHIBIT_COLUMNS, exhibits)
-    t = outcome.lap("exhibits", t)
+    t = outcome.timings.lap("exhibits", t)
     await insert_rows(uow, "loan_contract", CONTRACT_COLUMNS, contracts)
-    t = outcome.lap("registry", t)
+    t = outcome.timings.lap("registry", t)
     await record(
         uow,
         tenant_id=tenant_id,
@@ -549,4 +552,4 @@ async def _create_cases(
             "amount_claimed": str(sum((r.amount_claimed for r in rows), Decimal(0))),
         },
     )
-    outcome.lap("audit", t)
+    outcome.timings.lap("audit", t)

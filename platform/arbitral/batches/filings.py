@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
@@ -38,24 +39,25 @@ if TYPE_CHECKING:
     from arbitral.runtime import Runtime
 
 KIND: Final = "batch.cases_filed"
-ENTRY_FIELDS: Final = (
-    "case_id",
-    "number",
-    "case_type",
-    "rule_set",
-    "rule_set_version",
-    "filed_at",
-    "filed_by",
-    "batch_id",
-    "row",
-    "claim_sha256",
-)
 
 
-def entry(fields: Mapping[str, Any]) -> bytes:
-    """A case's filing entry: canonical JSON (RFC 8785; strings and integers only)."""
+def entry(case_id: UUID | str, filed_at: datetime, filed_by: str, data: Mapping[str, Any]) -> bytes:
+    """A case's filing entry, from what its ``file`` event holds (``data``, its time and
+    actor): canonical JSON (RFC 8785; strings and integers only). The writer and the
+    verifier both call this, so they cannot disagree on what an entry is."""
     return json.dumps(
-        {name: fields[name] for name in ENTRY_FIELDS},
+        {
+            "case_id": str(case_id),
+            "number": data["number"],
+            "case_type": data["case_type"],
+            "rule_set": data["rule_set"],
+            "rule_set_version": data["rule_set_version"],
+            "filed_at": filed_at.isoformat(),
+            "filed_by": filed_by,
+            "batch_id": data["batch"],
+            "row": int(data["row"]),
+            "claim_sha256": data["claim_sha256"],
+        },
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),
@@ -82,22 +84,8 @@ def _event_data(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _entry_of(row: Mapping[str, Any]) -> bytes:
-    """The filing entry of a case, from its ``file`` event (joined with its case)."""
-    data = _event_data(row)
-    return entry(
-        {
-            "case_id": str(row["case_id"]),
-            "number": data["number"],
-            "case_type": data["case_type"],
-            "rule_set": data["rule_set"],
-            "rule_set_version": data["rule_set_version"],
-            "filed_at": as_datetime(row["at"]).isoformat(),
-            "filed_by": str(row["actor"]),
-            "batch_id": data["batch"],
-            "row": int(data["row"]),
-            "claim_sha256": data["claim_sha256"],
-        }
-    )
+    """The filing entry of a case, from its ``file`` event row."""
+    return entry(row["case_id"], as_datetime(row["at"]), str(row["actor"]), _event_data(row))
 
 
 async def _file_events(

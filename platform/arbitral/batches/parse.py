@@ -99,7 +99,7 @@ class RawRow:
     line_no: int
     data: dict[str, Any] | None
     problem: FieldProblem | None = None
-    # A JSON line not decoded yet (read_rows(defer_json=True)): see decode().
+    # A JSON line not decoded yet (read_rows gives them so): see decode().
     raw: bytes | None = None
 
 
@@ -188,16 +188,14 @@ def read_rows(
     evidence_kinds: tuple[str, ...],
     *,
     parse: bool = True,
-    defer_json: bool = False,
 ) -> Iterator[RawRow]:
     """The rows of the file in order (with ``parse`` False, CSV cells are not shaped).
 
-    ``defer_json``: JSON lines come undecoded, for :func:`decode` where they are checked
-    (the checking workers: decoding was a tenth of the writer process's time).
+    JSON lines come undecoded (``raw``): :func:`decode` reads them where they are checked,
+    in the checking workers (decoding was a tenth of the writer process's time).
     """
     if fmt is FileFormat.JSONL:
-        for row in _jsonl_rows(path, parse=parse):
-            yield row if defer_json or not parse else decode(row)
+        yield from _jsonl_rows(path, parse=parse)
     else:
         yield from _csv_rows(path, encoding, evidence_kinds, parse=parse)
 

@@ -667,10 +667,10 @@ async def process(runtime: Runtime, tenant: TenantInfo, batch_id: UUID) -> dict[
 
     Returns the seconds this run spent per part (also logged as ``batch.processed``).
     """
-    seconds: dict[str, float] = {}
+    timings = bulk.Timings()
     row = await _take_lease(runtime, tenant.id, batch_id)
     if row is None:
-        return seconds
+        return {}
     filer = _filer(runtime, tenant, row)
     rules = runtime.rules.get(filer.rule_set, filer.rule_set_version)
     case_type = rules.case_type(filer.case_type)
@@ -689,8 +689,8 @@ async def process(runtime: Runtime, tenant: TenantInfo, batch_id: UUID) -> dict[
             survey = await asyncio.to_thread(parse.survey, path, fmt, kinds)
         except FileRefused as exc:
             await _fail(runtime, tenant.id, row, [exc.problem])
-            return seconds
-        seconds["survey"] = round(time.perf_counter() - started, 3)
+            return timings.rounded()
+        timings.lap("survey", started)
         if survey.rows != int(row["declared_rows"]):
             await _fail(
                 runtime,
@@ -706,7 +706,7 @@ async def process(runtime: Runtime, tenant: TenantInfo, batch_id: UUID) -> dict[
                     )
                 ],
             )
-            return seconds
+            return timings.rounded()
         await _note_survey(runtime, tenant.id, batch_id, survey)
         ctx = BatchRules(
             rules_dir=runtime.settings.rules_dir,
@@ -717,11 +717,11 @@ async def process(runtime: Runtime, tenant: TenantInfo, batch_id: UUID) -> dict[
             claimant=filer.claimant,
             commission_names=tuple(n for n in (tenant.names.zh, tenant.names.en) if n),
         )
-        await _run_chunks(runtime, filer, ctx, path, survey, int(row["rows_read"]), seconds)
+        await _run_chunks(runtime, filer, ctx, path, survey, int(row["rows_read"]), timings)
     finally:
         path.unlink(missing_ok=True)
-    log.info("batch.processed", batch_id=str(batch_id), seconds=seconds)
-    return seconds
+    log.info("batch.processed", batch_id=str(batch_id), seconds=timings.rounded())
+    return timings.rounded()
 
 
 async def _object_key(runtime: Runtime, tenant_id: UUID, item_id: UUID) -> str:
@@ -755,10 +755,10 @@ async def _run_chunks(
     path: Path,
     survey: parse.FileSurvey,
     done: int,
-    seconds: dict[str, float],
+    timings: bulk.Timings,
 ) -> None:
     kinds = tuple(e.kind for e in filer.evidence)
-    rows = parse.read_rows(path, survey.format, survey.encoding, kinds, defer_json=True)
+    rows = parse.read_rows(path, survey.format, survey.encoding, kinds)
     chunks = _chunks(rows, done, runtime.settings.batch_chunk_rows)
     pool: Executor | None = None
     if survey.rows - done >= POOL_ROWS and _pool_workers() > 1:
@@ -784,14 +784,14 @@ async def _run_chunks(
         while pending:
             waited = time.perf_counter()
             checked = await pending.pop(0)
-            _add(seconds, "waiting for checks", time.perf_counter() - waited)
+            timings.lap("waiting for checks", waited)
             submit()
-            done = await _write(runtime, filer, checked, done, seconds)
+            done = await _write(runtime, filer, checked, done, timings)
             written += 1
-            if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
+            if written & (written - 1) == 0 and runtime.db.is_postgres:  # chunks 1, 2, 4, …
                 started = time.perf_counter()
                 await _analyze(runtime)
-                _add(seconds, "statistics", time.perf_counter() - started)
+                timings.lap("statistics", started)
     finally:
         for task in pending:
             task.cancel()
@@ -804,12 +804,7 @@ async def _analyze(runtime: Runtime) -> None:
     """Fresh statistics for the tables the batch is growing (see migration 2026-12-06T16:00):
     their lookups stay index probes however new the commission is."""
     async with runtime.db.transaction() as uow:
-        if uow.is_postgres:
-            await uow.execute("SELECT arbitral_analyze_batch_tables()")
-
-
-def _add(seconds: dict[str, float], part: str, value: float) -> None:
-    seconds[part] = round(seconds.get(part, 0.0) + value, 3)
+        await uow.execute("SELECT arbitral_analyze_batch_tables()")
 
 
 async def _write(
@@ -817,7 +812,7 @@ async def _write(
     filer: bulk.BatchFiler,
     checked: Sequence[CheckedRow],
     done: int,
-    seconds: dict[str, float],
+    timings: bulk.Timings,
 ) -> int:
     """One chunk, with the checkpoint moved past it (refused if another run moved it)."""
     tenant_id = filer.tenant.id
@@ -848,12 +843,14 @@ async def _write(
             filer.batch_id,
         )
         committing = time.perf_counter()
-    for part, value in outcome.seconds.items():
-        _add(seconds, part, value)
-    _add(seconds, "commit", time.perf_counter() - committing)
-    _add(seconds, "chunks", time.perf_counter() - started)
+    outcome.timings.lap("commit", committing)
+    timings.merge(outcome.timings)
+    timings.lap("chunks", started)
     log.debug(
-        "batch.chunk_written", rows=len(checked), cases=outcome.cases, seconds=outcome.seconds
+        "batch.chunk_written",
+        rows=len(checked),
+        cases=outcome.cases,
+        seconds=outcome.timings.rounded(),
     )
     return last
 
